@@ -1,0 +1,74 @@
+# hpcansible: `make demo` and `make test` work on a fresh Debian 12 machine, as root.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+# System packages: the testbed (SLURM, munge, sshd), the real exporters and services,
+# and the load generators the client is measured against.
+APT_PACKAGES := slurmctld slurmd slurm-client munge openssh-server openssh-client \
+	prometheus prometheus-node-exporter prometheus-process-exporter redis-server \
+	nginx wrk iproute2 util-linux procps python3-venv git
+
+.PHONY: help demo test system-packages venv testbed testbed-down lint unit integration \
+	molecule build clean
+
+help:
+	@echo "make demo   install everything, bring the testbed up, run the default session"
+	@echo "make test   install what is needed, then lint, unit, integration, molecule, build"
+
+system-packages: .apt.stamp
+.apt.stamp: Makefile
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "apt-get install $$missing"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,llm]'
+	@touch $@
+
+testbed: system-packages venv
+	$(PY) -m hpcansible testbed up
+
+testbed-down: venv
+	$(PY) -m hpcansible testbed down
+
+lint: venv
+	$(VENV)/bin/ruff check python tests plugins
+	$(VENV)/bin/ruff format --check python tests plugins
+	$(VENV)/bin/ansible-lint --profile production
+
+unit: venv
+	$(PYTEST) -q tests/unit
+
+integration: testbed
+	$(PYTEST) -q tests/integration
+
+molecule: testbed
+	@for scenario in $$(ls molecule); do \
+		echo "== molecule test -s $$scenario"; \
+		$(VENV)/bin/molecule test -s $$scenario || exit 1; \
+	done
+
+build: venv
+	rm -rf build/collection && mkdir -p build/collection
+	$(VENV)/bin/ansible-galaxy collection build --force --output-path build/collection .
+
+demo: testbed
+	sinfo -N
+	srun -N1 -w node2 hostname
+
+test: system-packages venv lint unit testbed integration molecule build
+
+clean:
+	rm -rf build .apt.stamp

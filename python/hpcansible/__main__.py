@@ -1,0 +1,3 @@
+from hpcansible.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,47 @@
+"""`python -m hpcansible`: the command line. Each subcommand lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from hpcansible import __version__
+from hpcansible.errors import UserError
+
+# Each module exposes register(subparsers); the parser it adds sets `func(args) -> int`.
+SUBCOMMAND_MODULES = ("hpcansible.testbed",)
+
+EXIT_CODES = """exit codes:
+  0    success
+  1    a step or check failed (what already runs keeps running; see the message)
+  2    usage or recipe error (nothing was submitted)
+  130  interrupted (Ctrl-C); the session's jobs were cancelled
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m hpcansible",
+        description="Benchmark a service on a SLURM cluster and watch it in Prometheus.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"hpcansible {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UserError as error:
+        print(f"hpcansible: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("hpcansible: interrupted", file=sys.stderr)
+        return 130

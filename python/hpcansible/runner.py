@@ -1,0 +1,108 @@
+"""Run the project's playbooks through ansible-runner: one place that knows how."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpcansible.paths import ANSIBLE_CFG, PLAYBOOKS, PROJECT_ROOT, venv_bin
+
+EventHandler = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class PlaybookResult:
+    status: str
+    rc: int
+    failures: list[str] = field(default_factory=list)
+    debug_messages: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "successful" and self.rc == 0
+
+
+def ansible_environment() -> dict[str, str]:
+    """ansible-runner starts `ansible-playbook` from PATH: put this interpreter's bin first."""
+    path = os.environ.get("PATH", "")
+    return {
+        "PATH": f"{venv_bin()}{os.pathsep}{path}",
+        "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
+        "ANSIBLE_COLLECTIONS_PATH": str(PROJECT_ROOT / "collections"),
+        "ANSIBLE_ROLES_PATH": str(PROJECT_ROOT / "roles"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+    }
+
+
+def failure_message(event: Mapping[str, Any]) -> str:
+    """The one line a failed task has to say: its `msg`, else stderr, else the task name."""
+    data = event.get("event_data", {})
+    result = data.get("res", {}) or {}
+    msg = result.get("msg") or result.get("stderr") or result.get("reason") or ""
+    if not msg and isinstance(result.get("results"), list):
+        msg = next(
+            (r.get("msg") for r in result["results"] if r.get("failed") and r.get("msg")), ""
+        )
+    return str(msg).strip() or f"task '{data.get('task', '?')}' failed"
+
+
+def run_playbook(
+    playbook: str,
+    extravars: Mapping[str, Any] | None = None,
+    *,
+    inventory: list[Path] | None = None,
+    private_data_dir: Path | None = None,
+    check: bool = False,
+    verbose: bool = False,
+    log_path: Path | None = None,
+    on_event: EventHandler | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> PlaybookResult:
+    import ansible_runner  # imported late: it is slow and most subcommands never need it
+
+    failures: list[str] = []
+    debug_messages: dict[str, Any] = {}
+
+    def handle(event: dict[str, Any]) -> bool:
+        kind = event.get("event", "")
+        data = event.get("event_data", {})
+        if kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
+            failures.append(failure_message(event))
+        elif kind == "runner_on_ok" and data.get("task_action") in (
+            "debug",
+            "ansible.builtin.debug",
+        ):
+            result = data.get("res", {})
+            if "msg" in result:
+                debug_messages[data.get("task", "")] = result["msg"]
+        if on_event is not None:
+            on_event(event)
+        # ansible-runner drops the event unless the handler returns True.
+        return True
+
+    envvars = ansible_environment()
+    if log_path is not None:
+        envvars["ANSIBLE_LOG_PATH"] = str(log_path)
+    cmdline = "--check --diff" if check else None
+    data_dir = private_data_dir or Path(tempfile.mkdtemp(prefix="hpcansible-runner-"))
+    runner = ansible_runner.run(
+        private_data_dir=str(data_dir),
+        playbook=str(PLAYBOOKS / playbook),
+        inventory=[str(path) for path in (inventory or [PROJECT_ROOT / "inventory" / "testbed"])],
+        extravars=dict(extravars or {}),
+        envvars=envvars,
+        cmdline=cmdline,
+        quiet=not verbose,
+        event_handler=handle,
+        cancel_callback=cancel,
+        project_dir=str(PROJECT_ROOT),
+        suppress_env_files=True,
+    )
+    return PlaybookResult(
+        status=runner.status, rc=runner.rc, failures=failures, debug_messages=debug_messages
+    )
