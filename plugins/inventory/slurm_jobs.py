@@ -148,7 +148,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             try:
                 done = subprocess.run(
                     command,
-                    input=stdin,
+                    # Never the caller's stdin: ssh would read (and swallow) Ansible's terminal.
+                    input=stdin if stdin is not None else "",
                     capture_output=True,
                     text=True,
                     timeout=timeout,

@@ -289,12 +289,21 @@ def parse_sbatch_output(stdout: str) -> str:
 def slurm_error_line(stderr: str, stdout: str = "") -> str:
     """SLURM's own error, without the 'sbatch: error:' noise: the line a user needs to see."""
     lines = [line.strip() for line in (stderr or stdout).splitlines() if line.strip()]
-    errors = [line for line in lines if "error" in line.lower()] or lines
-    if not errors:
+    # 'Try "sbatch --help" for more information' says nothing about what went wrong.
+    lines = [line for line in lines if not line.startswith("Try ")] or lines
+    if not lines:
         return "no output"
-    message = errors[-1]
-    message = re.sub(r"^\w+: (error|fatal): ", "", message)
-    return message.replace("Batch job submission failed: ", "")
+    errors = [
+        re.sub(r"^\w+: (error|fatal): ", "", line) for line in lines if "error" in line.lower()
+    ]
+    if not errors:
+        return lines[-1]
+    failed = [line for line in errors if line.startswith("Batch job submission failed: ")]
+    if failed:
+        return failed[-1].replace("Batch job submission failed: ", "")
+    # One message may span several lines ("This does not look like a batch script. The first
+    # / line must start with #! ..."): keep all of it, not only its last line.
+    return " ".join(errors)
 
 
 def tail(path: str, lines: int = 20) -> str:
@@ -473,6 +482,47 @@ class Slurm:
                 raise JobWaitTimeout(
                     f"job {job_id} ({job.name}) still {job.state} after {timeout:g} s{why}", job
                 )
+            self.sleep(min(interval, max(0.0, deadline - self.clock())))
+            interval = min(interval * 1.5, max_interval)
+
+    def wait_healthy(
+        self,
+        job_id: str,
+        probe: Callable[[], str | None],
+        timeout: float,
+        interval: float = 0.2,
+        max_interval: float = 1.0,
+        tail_lines: int = 20,
+    ) -> JobInfo:
+        """Poll `probe` (None means healthy, else why not) while the job keeps running.
+
+        A job that ends before it answers fails at once with its output tail, instead of
+        leaving the caller to wait out the whole timeout.
+        """
+        deadline = self.clock() + timeout
+        while True:
+            job = self.show(job_id) or JobInfo(
+                job_id=job_id, state="UNKNOWN", reason="job vanished"
+            )
+            if job.state != "RUNNING":
+                output_tail = tail(job.stdout_path, tail_lines)
+                if job.state in FAILED_STATES:
+                    raise JobFailed(describe_failure(job, output_tail), job)
+                raise JobFailed(
+                    describe_failure(job, output_tail).replace(
+                        f") {job.state}", f") {job.state} before it answered", 1
+                    ),
+                    job,
+                )
+            problem = probe()
+            if problem is None:
+                return job
+            if self.clock() >= deadline:
+                output_tail = tail(job.stdout_path, tail_lines)
+                message = f"job {job_id} ({job.name}) runs but did not answer within {timeout:g} s: {problem}"
+                if output_tail:
+                    message += f"; last lines of {job.stdout_path}:\n{output_tail}"
+                raise JobWaitTimeout(message, job)
             self.sleep(min(interval, max(0.0, deadline - self.clock())))
             interval = min(interval * 1.5, max_interval)
 

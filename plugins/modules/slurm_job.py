@@ -107,10 +107,23 @@ options:
     description: Job id for O(state=absent) or O(state=info).
     type: str
   wait_for:
-    description: After submitting (or finding) the job, wait until it V(running) or V(completed).
+    description:
+      - After submitting (or finding) the job, wait until it V(running) or V(completed).
+      - V(healthy) waits until it runs and then until O(health_url) answers, failing at once
+        (with the output tail) when the job ends first.
     type: str
-    choices: [none, running, completed]
+    choices: [none, running, healthy, completed]
     default: none
+  health_url:
+    description:
+      - URL polled for O(wait_for=healthy); healthy means one of O(health_status).
+      - C({node}) in it is replaced by the job's (first) node, known only once it runs.
+    type: str
+  health_status:
+    description: HTTP status codes that count as healthy.
+    type: list
+    elements: int
+    default: [200]
   timeout:
     description: Seconds to wait for O(wait_for), and for cancelled jobs to be gone.
     type: float
@@ -171,6 +184,17 @@ EXAMPLES = r"""
       #!/bin/bash
       hostname
     wait_for: completed
+
+- name: Start a web server and wait until it answers on whatever node it got
+  hpcansible.hpc.slurm_job:
+    session: "{{ session_id }}"
+    role: web
+    script: |
+      #!/bin/bash
+      exec python3 -m http.server 8000
+    wait_for: healthy
+    health_url: "http://{node}:8000/"
+    timeout: 120
 
 - name: Read a job
   hpcansible.hpc.slurm_job:
@@ -251,6 +275,10 @@ sbatch_argv:
   elements: str
 """
 
+import time
+import urllib.error
+import urllib.request
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.hpcansible.hpc.plugins.module_utils.slurm import (
     JobFailed,
@@ -330,9 +358,43 @@ def select_jobs(slurm: Slurm, params: dict) -> list[JobInfo]:
     return jobs
 
 
+def http_probe(url: str, statuses: list[int]):
+    """A probe for Slurm.wait_healthy: None when the URL answers with one of the statuses."""
+
+    def probe() -> str | None:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                status = response.status
+        except urllib.error.HTTPError as error:
+            status = error.code
+        except (OSError, ValueError) as error:
+            return f"{url}: {getattr(error, 'reason', error)}"
+        return None if status in statuses else f"{url}: HTTP {status}"
+
+    return probe
+
+
 def wait(module: AnsibleModule, slurm: Slurm, job: JobInfo, result: dict) -> JobInfo:
     params = module.params
     try:
+        if params["wait_for"] == "healthy":
+            started = time.monotonic()
+            job = slurm.wait(
+                job.job_id,
+                "running",
+                timeout=params["timeout"],
+                interval=params["poll_interval"],
+                tail_lines=params["tail_lines"],
+            )
+            return slurm.wait_healthy(
+                job.job_id,
+                http_probe(
+                    params["health_url"].replace("{node}", job.nodes[0] if job.nodes else ""),
+                    params["health_status"],
+                ),
+                timeout=max(1.0, params["timeout"] - (time.monotonic() - started)),
+                tail_lines=params["tail_lines"],
+            )
         return slurm.wait(
             job.job_id,
             params["wait_for"],
@@ -448,9 +510,11 @@ def main() -> None:
             "job_id": {"type": "str"},
             "wait_for": {
                 "type": "str",
-                "choices": ["none", "running", "completed"],
+                "choices": ["none", "running", "healthy", "completed"],
                 "default": "none",
             },
+            "health_url": {"type": "str"},
+            "health_status": {"type": "list", "elements": "int", "default": [200]},
             "timeout": {"type": "float", "default": 60},
             "poll_interval": {"type": "float", "default": 0.2},
             "tail_lines": {"type": "int", "default": 20},
@@ -460,12 +524,14 @@ def main() -> None:
             ("state", "present", ("script", "script_path"), True),
             ("state", "absent", ("job_id", "name", "session"), True),
             ("state", "info", ("job_id", "name", "session"), True),
+            ("wait_for", "healthy", ("health_url",)),
         ],
         supports_check_mode=True,
     )
 
     def run(argv, stdin=None):
-        return module.run_command(argv, data=stdin, binary_data=False)
+        # Values reach sbatch verbatim: run_command would otherwise expand '~' and '$VARS' in them.
+        return module.run_command(argv, data=stdin, binary_data=False, expand_user_and_vars=False)
 
     slurm = Slurm(run)
     handlers = {"present": present, "absent": absent, "info": info}

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from hpcansible import __version__
 from hpcansible.errors import UserError
 
 # Each module exposes register(subparsers); the parser it adds sets `func(args) -> int`.
-SUBCOMMAND_MODULES = ("hpcansible.testbed",)
+SUBCOMMAND_MODULES = ("hpcansible.run", "hpcansible.testbed", "hpcansible.bench.cli")
 
 EXIT_CODES = """exit codes:
   0    success
@@ -45,3 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hpcansible: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # an internal bug: one line unless asked for the traceback
+        if os.environ.get("HPCANSIBLE_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"hpcansible: internal error: {type(error).__name__}: {error} "
+            "(run with HPCANSIBLE_DEBUG=1 for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return 1

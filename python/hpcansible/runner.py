@@ -90,6 +90,7 @@ def run_playbook(
         envvars["ANSIBLE_LOG_PATH"] = str(log_path)
     cmdline = "--check --diff" if check else None
     data_dir = private_data_dir or Path(tempfile.mkdtemp(prefix="hpcansible-runner-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
     runner = ansible_runner.run(
         private_data_dir=str(data_dir),
         playbook=str(PLAYBOOKS / playbook),

@@ -1,0 +1,65 @@
+# Copyright: hpcansible contributors
+# Apache License 2.0 (see LICENSE)
+"""Action plugin behind hpcansible.hpc.recipes: runs on the controller, where the recipe files are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ansible.plugins.action import ActionBase
+from ansible_collections.hpcansible.hpc.plugins.module_utils.recipes import (
+    LOADERS,
+    RecipeError,
+    check_pairing,
+    role_vars,
+)
+
+KINDS = ("service", "client", "prometheus")
+
+
+def benchmark_options() -> dict | None:
+    """The benchmark client's own option table, when its Python package is importable here."""
+    try:
+        from hpcansible.bench.config import OPTIONS_BY_NAME
+    except ImportError:
+        return None
+    return dict(OPTIONS_BY_NAME)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset((*KINDS, "defaults", "site_programs"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        defaults = args.get("defaults") or {}
+        recipes = {}
+        try:
+            for kind in KINDS:
+                path = args.get(kind) or defaults.get(kind)
+                if not path:
+                    raise RecipeError(
+                        f"no {kind} recipe given and no default for it in the site profile"
+                    )
+                path = Path(str(path)).expanduser()
+                if not path.is_absolute():
+                    path = Path.cwd() / path
+                loader = LOADERS[kind]
+                recipes[kind] = (
+                    loader(path, benchmark_options()) if kind == "client" else loader(path)
+                )
+            check_pairing(recipes["service"], recipes["client"])
+            variables, notes = role_vars(recipes, args.get("site_programs") or [])
+        except RecipeError as error:
+            result.update(failed=True, msg=str(error))
+            return result
+        notes = [note for recipe in recipes.values() for note in recipe["warnings"]] + notes
+        result.update(
+            changed=False,
+            recipes=recipes,
+            role_vars=variables,
+            notes=notes,
+            ansible_facts={f"session_{kind}": recipe for kind, recipe in recipes.items()},
+        )
+        return result

@@ -1,0 +1,76 @@
+#!/usr/bin/python
+# Copyright: hpcansible contributors
+# Apache License 2.0 (see LICENSE)
+# The work is done by the action plugin of the same name (plugins/action/recipes.py).
+
+DOCUMENTATION = r"""
+---
+module: recipes
+short_description: Load, validate and normalize a session's three recipes
+description:
+  - Reads the service, client and Prometheus recipes on the controller, checks every key and
+    type, and sets the facts C(session_service), C(session_client) and C(session_prometheus).
+  - Accepts the current format and the seed-era one (top-level C(service:) or C(client:) with
+    C(resources), C(environment), C(ports), C(health_check), C(enable_cadvisor),
+    C(cadvisor_port), C(parameters), C(target_service), C(monitoring_targets)).
+  - Any problem fails the task with one line naming the file and the key, before anything is
+    submitted.
+version_added: 0.1.0
+author: hpcansible contributors
+options:
+  service:
+    description: Path of the service recipe; relative paths are taken from the current folder.
+    type: path
+  client:
+    description: Path of the client recipe.
+    type: path
+  prometheus:
+    description: Path of the Prometheus recipe.
+    type: path
+  defaults:
+    description: Paths used for the recipes not given, keyed C(service), C(client), C(prometheus).
+    type: dict
+    default: {}
+  site_programs:
+    description:
+      - Programs the site profile provides (for example C(ollama), C(prometheus)); a recipe's
+        install or container settings for them are not used, with a note.
+    type: list
+    elements: str
+    default: []
+attributes:
+  action:
+    support: full
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Resolve the recipes
+  hpcansible.hpc.recipes:
+    service: recipes/ollama/service.yml
+    client: recipes/ollama/client.yml
+    prometheus: recipes/ollama/prometheus.yml
+"""
+
+RETURN = r"""
+recipes:
+  description: The three normalized recipes, keyed by kind.
+  returned: success
+  type: dict
+role_vars:
+  description: The role variables the recipes set (for example C(ollama_service_model)).
+  returned: success
+  type: dict
+notes:
+  description: What the recipes ask for that is not used here, and why.
+  returned: success
+  type: list
+  elements: str
+ansible_facts:
+  description: C(session_service), C(session_client) and C(session_prometheus).
+  returned: success
+  type: dict
+"""

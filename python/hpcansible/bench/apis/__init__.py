@@ -1,0 +1,28 @@
+"""Protocol clients, one module per API shape; `make_client` picks one."""
+
+from __future__ import annotations
+
+from hpcansible.bench.apis.base import ApiClient
+from hpcansible.bench.config import BenchConfig
+from hpcansible.bench.prompts import Prompt
+
+
+def make_client(config: BenchConfig, prompts: list[Prompt] | None = None) -> ApiClient:
+    """The client for `config.api`; LLM clients need the prompt list."""
+    if config.api == "ollama":
+        from hpcansible.bench.apis.ollama import OllamaClient
+
+        return OllamaClient(config, prompts or [])
+    if config.api == "openai":
+        from hpcansible.bench.apis.openai import OpenAiClient
+
+        return OpenAiClient(config, prompts or [])
+    if config.api == "http":
+        from hpcansible.bench.apis.http import HttpClient
+
+        return HttpClient(config)
+    if config.api == "redis":
+        from hpcansible.bench.apis.redis import RedisClient
+
+        return RedisClient(config)
+    raise ValueError(f"unknown api {config.api}")

@@ -1,0 +1,106 @@
+"""What every API client shares: the interface, the one aiohttp session, error classes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+
+from hpcansible.bench.config import BenchConfig
+from hpcansible.bench.recorder import Recorder
+
+JSON_HEADERS = {"Content-Type": "application/json", "Accept": "*/*"}
+
+# Error classes that summaries count; HTTP statuses are added as http_<status>.
+CONNECT = "connect"
+TIMEOUT = "timeout"
+BROKEN_STREAM = "broken_stream"
+SERVER_ERROR = "server_error"  # an error object inside a stream
+OTHER = "other"
+# Failed requests keep this much of their error message (records and summary examples).
+ERROR_DETAIL_CHARS = 200
+
+
+class ApiClient:
+    """Sends request number i and writes its timestamps and results into the recorder.
+
+    `send` never raises (except on cancellation): every failure becomes an error class in
+    `rec.error[i]`, and `rec.done[i]` is always set.
+    """
+
+    #: True for LLM APIs, whose records carry tokens and content chunk times.
+    generates_tokens = True
+
+    def __init__(self, config: BenchConfig) -> None:
+        self.config = config
+        self.recorder: Recorder | None = None  # set by the engine before start()
+        # Worker w of K sends global requests w, w+K, w+2K...: prompts and keys follow the
+        # global number, so K workers send what one process would.
+        self.worker = 0
+        self.workers = 1
+
+    def global_index(self, i: int) -> int:
+        return self.worker + i * self.workers
+
+    async def start(self) -> None:
+        """Open connections or sessions; called once, before the clock starts."""
+
+    async def send(self, i: int, rec: Recorder) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    def describe(self) -> dict[str, Any]:
+        """What the summary reports about the target (URL, path, model...)."""
+        return {}
+
+
+def make_http_session(
+    config: BenchConfig, trace: aiohttp.TraceConfig | None = None
+) -> aiohttp.ClientSession:
+    """The process's one aiohttp session, its connector sized to the in-flight cap."""
+    connector = aiohttp.TCPConnector(
+        limit=config.max_in_flight,
+        limit_per_host=0,
+        # resolve names once per run, not once per request
+        ttl_dns_cache=None,
+    )
+    timeout = aiohttp.ClientTimeout(total=config.timeout)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        raise_for_status=False,
+        # decompressing or cookie handling would add client work that is not the service's
+        auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trace_configs=[trace] if trace else None,
+    )
+
+
+def classify_error(error: BaseException, got_response: bool) -> str:
+    """Error class for an exception; `got_response` says whether headers had arrived."""
+    if isinstance(error, asyncio.TimeoutError | TimeoutError):
+        return TIMEOUT
+    if isinstance(error, aiohttp.ClientPayloadError | json.JSONDecodeError | UnicodeDecodeError):
+        return BROKEN_STREAM
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return CONNECT
+    if isinstance(error, aiohttp.ClientConnectionError | ConnectionError | OSError):
+        return BROKEN_STREAM if got_response else CONNECT
+    return OTHER
+
+
+def describe_error(error: BaseException) -> str:
+    """`Type: message`, short: what a user needs to see why requests failed."""
+    text = str(error)
+    return (f"{type(error).__name__}: {text}" if text else type(error).__name__)[
+        :ERROR_DETAIL_CHARS
+    ]
+
+
+def join_url(endpoint: str, path: str) -> str:
+    """endpoint + path with exactly one slash between them."""
+    return endpoint.rstrip("/") + "/" + path.lstrip("/")

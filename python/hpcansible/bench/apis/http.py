@@ -1,0 +1,74 @@
+"""Plain HTTP: one method, path and body; success is the expected status."""
+
+from __future__ import annotations
+
+import asyncio
+from time import perf_counter_ns
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from yarl import URL
+
+from hpcansible.bench.apis.base import (
+    ERROR_DETAIL_CHARS,
+    ApiClient,
+    classify_error,
+    describe_error,
+    join_url,
+    make_http_session,
+)
+from hpcansible.bench.config import BenchConfig
+from hpcansible.bench.recorder import Recorder
+
+
+class HttpClient(ApiClient):
+    generates_tokens = False
+
+    def __init__(self, config: BenchConfig) -> None:
+        super().__init__(config)
+        # --path overrides the endpoint's own path (http://host:port/index.html works alone)
+        self.url = join_url(config.endpoint, config.path) if config.path else config.endpoint
+        if not urlsplit(self.url).path:
+            self.url += "/"
+        # parsed once: aiohttp would otherwise parse the string on every request
+        self._url = URL(self.url)
+        self.session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self.session = make_http_session(self.config)
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+    def describe(self) -> dict[str, Any]:
+        return {"url": self.url, "method": self.config.method}
+
+    async def send(self, i: int, rec: Recorder) -> None:
+        assert self.session is not None
+        got_response = False
+        try:
+            async with self.session.request(
+                self.config.method, self._url, data=self.config.body, headers=self.config.headers
+            ) as response:
+                got_response = True
+                rec.first_byte[i] = perf_counter_ns()
+                body = await response.read()
+                now = perf_counter_ns()
+                rec.end[i] = now
+                rec.done[i] = now
+                status = response.status
+                rec.status[i] = status
+                if status != self.config.expect_status:
+                    rec.error[i] = f"http_{status}"
+                    text = body[:ERROR_DETAIL_CHARS].decode("utf-8", "replace")
+                    rec.detail[i] = {"error_detail": text}
+        except asyncio.CancelledError:
+            rec.error[i] = "cancelled"
+            rec.done[i] = perf_counter_ns()
+            raise
+        except Exception as error:  # every failure becomes a counted error class
+            rec.error[i] = classify_error(error, got_response)
+            rec.done[i] = perf_counter_ns()
+            rec.detail[i] = {"error_detail": describe_error(error)}

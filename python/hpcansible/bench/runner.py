@@ -1,0 +1,234 @@
+"""One benchmark, start to finish: plan the load, run it (in this process or in workers),
+aggregate, write the outputs. A sweep runs one step per value into its own directory."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from hpcansible import __version__
+from hpcansible.bench import report
+from hpcansible.bench.apis import make_client
+from hpcansible.bench.config import BenchConfig
+from hpcansible.bench.engine import LoadGenerator, RunOutcome, Snapshot, WorkerPlan
+from hpcansible.bench.live import LiveMetrics, MetricsServer
+from hpcansible.bench.metrics import Aggregate, aggregate_run, summarize
+from hpcansible.bench.prompts import load_prompts
+from hpcansible.bench.recorder import write_records
+from hpcansible.bench.schedule import (
+    NS_PER_S,
+    arrival_offsets_ns,
+    share,
+    split_count,
+    stream_start_offsets_ns,
+)
+
+LLM_APIS = ("ollama", "openai")
+EXIT_OK = 0
+EXIT_FAILED = 3  # stopped by --max-error-rate, or no request succeeded
+EXIT_INTERRUPTED = 130
+
+
+def build_plans(config: BenchConfig) -> list[WorkerPlan]:
+    """Each worker's share of one step's load (a single plan without --workers)."""
+    workers = config.workers
+    warmup_ns = int(config.warmup * NS_PER_S)
+    duration_ns = None if config.duration is None else int(config.duration * NS_PER_S)
+    plans = []
+    if config.open_loop:
+        offsets = arrival_offsets_ns(
+            config.rate[0],
+            config.arrivals,
+            config.burstiness,
+            count=config.requests,
+            duration_s=config.duration,
+            ramp_s=config.ramp,
+            seed=config.seed,
+        )
+        for w in range(workers):
+            plans.append(
+                WorkerPlan(
+                    worker=w,
+                    workers=workers,
+                    offsets=share(offsets, workers, w),
+                    warmup_requests=split_count(config.warmup_requests, workers, w),
+                    warmup_ns=warmup_ns,
+                )
+            )
+        return plans
+    starts = stream_start_offsets_ns(config.concurrency[0], config.ramp)
+    for w in range(workers):
+        plans.append(
+            WorkerPlan(
+                worker=w,
+                workers=workers,
+                stream_starts=list(share(starts, workers, w)),
+                request_limit=None
+                if config.requests is None
+                else split_count(config.requests, workers, w),
+                duration_ns=duration_ns,
+                warmup_requests=split_count(config.warmup_requests, workers, w),
+                warmup_ns=warmup_ns,
+            )
+        )
+    return plans
+
+
+def make_generator(
+    config: BenchConfig,
+    plan: WorkerPlan,
+    on_progress: Callable[[Snapshot], None] | None,
+    live: LiveMetrics | None,
+) -> LoadGenerator:
+    prompts = None
+    if config.api in LLM_APIS:
+        prompts = load_prompts(
+            config.prompts, config.input_tokens, config.output_tokens, config.seed, config.requests
+        )
+    client = make_client(config, prompts)
+    client.worker, client.workers = plan.worker, plan.workers
+
+    def progress(snapshot: Snapshot) -> None:
+        if live is not None:
+            live.in_flight.set(snapshot.in_flight)
+        if on_progress is not None:
+            on_progress(snapshot)
+
+    return LoadGenerator(
+        config,
+        plan,
+        client,
+        on_progress=progress,
+        on_completed=live.observe if live is not None else None,
+    )
+
+
+def finish_process(
+    config: BenchConfig, outcome: RunOutcome, out_dir: Path
+) -> tuple[Aggregate, Path | None]:
+    """Aggregate one process's records and write its per-request file."""
+    agg, is_warmup = aggregate_run(outcome, config.api, config.slo, config.late_ms)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = write_records(
+        out_dir, config.records, outcome.recorder, outcome.start_ns, is_warmup, outcome.plan.worker
+    )
+    return agg, records
+
+
+def asked_load(config: BenchConfig) -> dict[str, Any]:
+    """What was asked, for summary.load.asked."""
+    return {
+        "rate": config.rate[0] if config.open_loop else None,
+        "arrivals": config.arrivals if config.open_loop else None,
+        "burstiness": config.burstiness if config.open_loop else None,
+        "concurrency": None if config.open_loop else config.concurrency[0],
+        "requests": config.requests,
+        "duration_s": config.duration,
+        "warmup_requests": config.warmup_requests,
+        "warmup_s": config.warmup,
+        "ramp_s": config.ramp,
+        "workers": config.workers,
+        "connections": config.max_in_flight,
+        "timeout_s": config.timeout,
+        "max_error_rate": config.max_error_rate,
+        "late_ms": config.late_ms,
+        "seed": config.seed,
+        "input_tokens": config.input_tokens if config.api in LLM_APIS else None,
+        "output_tokens": config.output_tokens if config.api in LLM_APIS else None,
+        "prompts": config.prompts,
+        "slo": config.slo or None,
+    }
+
+
+def summary_extra(config: BenchConfig, started: float) -> dict[str, Any]:
+    return {
+        "tool": f"hpcansible bench {__version__}",
+        "session_id": config.session_id,
+        "started_at": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+    }
+
+
+def run_single(config: BenchConfig, live: LiveMetrics | None) -> tuple[Aggregate, dict[str, Any]]:
+    """One step in this process."""
+    plan = build_plans(config)[0]
+    display = report.ProgressDisplay(
+        f"{config.api} bench", plan.expected_requests, config.duration, config.quiet
+    )
+    with display:
+        generator = make_generator(config, plan, display.update, live)
+
+        async def main() -> RunOutcome:
+            await generator.prepare()
+            return await generator.run()
+
+        outcome = uvloop.run(main())
+    agg, _ = finish_process(config, outcome, config.output)
+    return agg, generator.client.describe()
+
+
+def run_step(config: BenchConfig, live: LiveMetrics | None) -> dict[str, Any]:
+    """Run one step (one concurrency or rate), write its outputs, return its summary."""
+    started = time.time()
+    if config.workers > 1:
+        from hpcansible.bench.workers import run_workers
+
+        agg, target = run_workers(config)
+    else:
+        agg, target = run_single(config, live)
+    summary = summarize(agg, asked_load(config), target, summary_extra(config, started))
+    report.write_outputs(config.output, agg, summary)
+    return summary
+
+
+def exit_code_for(summaries: list[dict[str, Any]]) -> int:
+    stops = [s["load"]["achieved"]["stopped_early"] or "" for s in summaries]
+    if any("signal" in stop for stop in stops):
+        return EXIT_INTERRUPTED
+    if any("max_error_rate" in stop for stop in stops):
+        return EXIT_FAILED
+    if any(s["requests"]["succeeded"] == 0 for s in summaries):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def run_benchmark(config: BenchConfig) -> int:
+    """The whole command: one run, or a sweep with a step per value."""
+    live_server = live = None
+    if config.metrics_port is not None:
+        live_server = MetricsServer(config.metrics_host, config.metrics_port, config.workers > 1)
+        live_server.announce(config.quiet)
+        if config.workers == 1:
+            # one set of metrics for every sweep step; worker processes make their own
+            live = LiveMetrics(config.session_id, config.api, live_server.registry)
+    try:
+        sweep = config.sweep
+        if sweep is None:
+            summary = run_step(config, live)
+            if not config.quiet:
+                report.print_summary(summary)
+            return exit_code_for([summary])
+        parameter, values = sweep
+        steps = []
+        for step_config, value in zip(config.steps(), values, strict=True):
+            label = f"{parameter}-{value:g}"
+            step_config = step_config.with_output(config.output / label)
+            summary = run_step(step_config, live)
+            summary["sweep_value"] = value
+            steps.append(summary)
+            if summary["load"]["achieved"]["stopped_early"] == "signal":
+                break
+        report.write_json(
+            config.output / report.SUMMARY,
+            {"sweep": {"parameter": parameter, "values": list(values)}, "steps": steps},
+        )
+        if not config.quiet:
+            report.print_sweep(parameter, steps)
+        return exit_code_for(steps)
+    finally:
+        if live_server is not None:
+            live_server.close()
