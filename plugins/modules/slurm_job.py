@@ -111,6 +111,7 @@ options:
       - After submitting (or finding) the job, wait until it V(running) or V(completed).
       - V(healthy) waits until it runs and then until O(health_url) answers, failing at once
         (with the output tail) when the job ends first.
+      - Also applies to O(state=info) when it selects exactly one job (for example by O(job_id)).
     type: str
     choices: [none, running, healthy, completed]
     default: none
@@ -469,8 +470,16 @@ def absent(module: AnsibleModule, slurm: Slurm) -> None:
 
 
 def info(module: AnsibleModule, slurm: Slurm) -> None:
-    jobs = select_jobs(slurm, module.params)
+    """Read jobs; with O(wait_for), first wait for the one job selected."""
+    params = module.params
+    jobs = select_jobs(slurm, params)
     result: dict = {"changed": False, "jobs": [job.as_dict() for job in jobs]}
+    if params["wait_for"] != "none":
+        if len(jobs) != 1:
+            module.fail_json(msg=f"wait_for needs exactly one job, found {len(jobs)}", **result)
+        result.update(job_result(jobs[0]))
+        jobs = [wait(module, slurm, jobs[0], result)]
+        result["jobs"] = [jobs[0].as_dict()]
     if len(jobs) == 1:
         result.update(job_result(jobs[0]))
     module.exit_json(**result)
