@@ -44,8 +44,8 @@ testbed-down: venv
 	$(PY) -m hpcansible testbed down
 
 lint: venv
-	$(VENV)/bin/ruff check python tests plugins
-	$(VENV)/bin/ruff format --check python tests plugins
+	$(VENV)/bin/ruff check python tests plugins molecule
+	$(VENV)/bin/ruff format --check python tests plugins molecule
 	$(VENV)/bin/ansible-lint --profile production
 
 unit: venv

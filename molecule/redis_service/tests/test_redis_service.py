@@ -9,7 +9,7 @@ PASSWORD = "x; rm -rf ~ $(touch /tmp/hpcansible-molecule-pwned)"
 def test_listens_on_the_node_address_only(session):
     node = session["jobs"]["service"]["node"]
     assert f"{node_address(node)}:6379" in listening(node)
-    assert f"0.0.0.0:6379" not in listening(node)
+    assert "0.0.0.0:6379" not in listening(node)
 
 
 def test_answers_ping_with_the_password_only(session):
@@ -28,13 +28,8 @@ def test_password_never_ran_as_a_command(host):
 
 
 def test_config_with_the_password_is_private(host, session):
-    assert (
-        mode(
-            host,
-            f"{session['jobs']['service']['script'].rsplit('/jobs/', 1)[0]}/service/redis/redis.conf",
-        )
-        == 0o600
-    )
+    session_dir = session["jobs"]["service"]["script"].rsplit("/jobs/", 1)[0]
+    assert mode(host, f"{session_dir}/service/redis/redis.conf") == 0o600
 
 
 def test_process_exporter_measures_redis(session):

@@ -19,8 +19,9 @@ recording TTFT, TPOT, ITL, E2E and E2E from the intended send time for every req
 EPILOG = """outputs in --output DIR: summary.json, aggregate.json (mergeable histograms),
 requests.jsonl (or .csv), timeseries.csv (per second), hdr/*.hgrm (percentile tables).
 
-exit codes: 0 done; 2 usage or config error; 3 stopped by --max-error-rate or no request
-succeeded; 130 interrupted (the outputs hold what was measured).
+exit codes: 0 done; 1 stopped by --max-error-rate, no request succeeded, or the client
+could not start (e.g. Redis refused the password); 2 usage or config error; 130
+interrupted (the outputs hold what was measured).
 
 examples:
   python -m hpcansible bench --endpoint http://node1:11434 --api ollama --model llama3.2 \\

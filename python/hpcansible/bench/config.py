@@ -91,6 +91,14 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("metrics_host", "str", "0.0.0.0", "address for --metrics-port"),
     Option("quiet", "bool", False, "no progress bar and no table"),
+    Option(
+        "wait_for_service",
+        "float",
+        0.0,
+        "seconds to wait for the endpoint to accept connections",
+        minimum=0,
+    ),
+    Option("linger", "float", 0.0, "seconds the live metrics stay up after the run", minimum=0),
     # LLM APIs
     Option(
         "ollama_endpoint", "choice", "generate", "Ollama API", ("generate", "chat"), group="llm"
@@ -160,6 +168,8 @@ class BenchConfig:
     metrics_port: int | None = None
     metrics_host: str = "0.0.0.0"
     quiet: bool = False
+    wait_for_service: float = 0.0
+    linger: float = 0.0
     ollama_endpoint: str = "generate"
     openai_endpoint: str = "chat"
     path: str | None = None

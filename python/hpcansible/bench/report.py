@@ -14,7 +14,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from hpcansible.bench.engine import Snapshot
-from hpcansible.bench.metrics import LATENCY_METRICS, Aggregate, series_rows
+from hpcansible.bench.metrics import LATENCY_METRICS, Aggregate
+from hpcansible.bench.summary import series_rows
+from hpcansible.errors import UserError
 
 SUMMARY = "summary.json"
 AGGREGATE = "aggregate.json"  # mergeable form (HdrHistograms, counters, series)
@@ -46,8 +48,6 @@ def write_outputs(out_dir: Path, agg: Aggregate, summary: dict[str, Any]) -> Non
 
 
 def read_aggregate(directory: Path) -> Aggregate:
-    from hpcansible.errors import UserError
-
     path = directory / AGGREGATE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

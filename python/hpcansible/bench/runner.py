@@ -3,11 +3,16 @@ aggregate, write the outputs. A sweep runs one step per value into its own direc
 
 from __future__ import annotations
 
+import signal
+import socket
+import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvloop
 
@@ -17,7 +22,7 @@ from hpcansible.bench.apis import make_client
 from hpcansible.bench.config import BenchConfig
 from hpcansible.bench.engine import LoadGenerator, RunOutcome, Snapshot, WorkerPlan
 from hpcansible.bench.live import LiveMetrics, MetricsServer
-from hpcansible.bench.metrics import Aggregate, aggregate_run, summarize
+from hpcansible.bench.metrics import Aggregate, aggregate_run
 from hpcansible.bench.prompts import load_prompts
 from hpcansible.bench.recorder import write_records
 from hpcansible.bench.schedule import (
@@ -27,11 +32,14 @@ from hpcansible.bench.schedule import (
     split_count,
     stream_start_offsets_ns,
 )
+from hpcansible.bench.summary import summarize
+from hpcansible.errors import StepFailed
 
 LLM_APIS = ("ollama", "openai")
 EXIT_OK = 0
-EXIT_FAILED = 3  # stopped by --max-error-rate, or no request succeeded
+EXIT_FAILED = 1  # stopped by --max-error-rate, or no request succeeded
 EXIT_INTERRUPTED = 130
+SERVICE_POLL_S = 0.5
 
 
 def build_plans(config: BenchConfig) -> list[WorkerPlan]:
@@ -197,7 +205,10 @@ def exit_code_for(summaries: list[dict[str, Any]]) -> int:
 
 
 def run_benchmark(config: BenchConfig) -> int:
-    """The whole command: one run, or a sweep with a step per value."""
+    """The whole command: live metrics up, wait for the service, run, linger."""
+    if config.prompts:
+        # fail here, as a usage error, rather than inside every worker process
+        load_prompts(config.prompts, config.input_tokens, config.output_tokens, config.seed, None)
     live_server = live = None
     if config.metrics_port is not None:
         live_server = MetricsServer(config.metrics_host, config.metrics_port, config.workers > 1)
@@ -206,29 +217,84 @@ def run_benchmark(config: BenchConfig) -> int:
             # one set of metrics for every sweep step; worker processes make their own
             live = LiveMetrics(config.session_id, config.api, live_server.registry)
     try:
-        sweep = config.sweep
-        if sweep is None:
-            summary = run_step(config, live)
-            if not config.quiet:
-                report.print_summary(summary)
-            return exit_code_for([summary])
-        parameter, values = sweep
-        steps = []
-        for step_config, value in zip(config.steps(), values, strict=True):
-            label = f"{parameter}-{value:g}"
-            step_config = step_config.with_output(config.output / label)
-            summary = run_step(step_config, live)
-            summary["sweep_value"] = value
-            steps.append(summary)
-            if summary["load"]["achieved"]["stopped_early"] == "signal":
-                break
-        report.write_json(
-            config.output / report.SUMMARY,
-            {"sweep": {"parameter": parameter, "values": list(values)}, "steps": steps},
-        )
-        if not config.quiet:
-            report.print_sweep(parameter, steps)
-        return exit_code_for(steps)
+        wait_for_service(config)
+        code = run_steps(config, live)
+        if live_server is not None and config.linger > 0 and code != EXIT_INTERRUPTED:
+            linger(config)
+        return code
     finally:
         if live_server is not None:
             live_server.close()
+
+
+def run_steps(config: BenchConfig, live: LiveMetrics | None) -> int:
+    """One run, or one per sweep value; the exit code."""
+    sweep = config.sweep
+    if sweep is None:
+        summary = run_step(config, live)
+        if not config.quiet:
+            report.print_summary(summary)
+        return exit_code_for([summary])
+    parameter, values = sweep
+    steps = []
+    for step_config, value in zip(config.steps(), values, strict=True):
+        label = f"{parameter}-{value:g}"
+        step_config = step_config.with_output(config.output / label)
+        summary = run_step(step_config, live)
+        summary["sweep_value"] = value
+        steps.append(summary)
+        if summary["load"]["achieved"]["stopped_early"] == "signal":
+            break
+    report.write_json(
+        config.output / report.SUMMARY,
+        {"sweep": {"parameter": parameter, "values": list(values)}, "steps": steps},
+    )
+    if not config.quiet:
+        report.print_sweep(parameter, steps)
+    return exit_code_for(steps)
+
+
+def _endpoint_address(endpoint: str) -> tuple[str, int]:
+    parts = urlsplit(endpoint)
+    default = {"https": 443, "redis": 6379, "rediss": 6379}.get(parts.scheme, 80)
+    return parts.hostname or "localhost", parts.port or default
+
+
+def wait_for_service(config: BenchConfig) -> None:
+    """Wait (up to --wait-for-service seconds) until the endpoint accepts TCP connections:
+    in a session the client job may start while the service is still loading."""
+    if config.wait_for_service <= 0:
+        return
+    host, port = _endpoint_address(config.endpoint)
+    deadline = time.monotonic() + config.wait_for_service
+    while True:
+        try:
+            socket.create_connection(
+                (host, port), timeout=min(5.0, config.wait_for_service)
+            ).close()
+            return
+        except OSError as error:
+            if time.monotonic() >= deadline:
+                reason = error.strerror or type(error).__name__
+                raise StepFailed(
+                    f"endpoint {host}:{port}: no connection after waiting "
+                    f"{config.wait_for_service:g} s (wait_for_service): {reason}"
+                ) from None
+        time.sleep(SERVICE_POLL_S)
+
+
+def linger(config: BenchConfig) -> None:
+    """Keep the live metrics up for --linger seconds so that Prometheus scrapes the final
+    values; SIGTERM (scancel) or Ctrl-C ends the wait early."""
+    done = threading.Event()
+    previous = {
+        signum: signal.signal(signum, lambda _signum, _frame: done.set())
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        if not config.quiet:
+            print(f"live metrics stay up for {config.linger:g} s (Ctrl-C ends)", file=sys.stderr)
+        done.wait(config.linger)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

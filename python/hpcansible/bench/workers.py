@@ -11,6 +11,7 @@ OUTPUT/workers/w<i>/; the parent merges them and concatenates the records.
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 import os
 import shutil
@@ -26,8 +27,9 @@ import uvloop
 from hpcansible.bench import report
 from hpcansible.bench.config import BenchConfig, from_mapping_unchecked
 from hpcansible.bench.engine import RunOutcome, Snapshot
-from hpcansible.bench.metrics import Aggregate, summarize
-from hpcansible.errors import UserError
+from hpcansible.bench.metrics import Aggregate
+from hpcansible.bench.summary import summarize
+from hpcansible.errors import StepFailed, UserError
 
 # Workers get this long to import, connect (and prefill Redis) before the run is abandoned.
 READY_TIMEOUT_S = 300.0
@@ -175,7 +177,7 @@ def run_workers(config: BenchConfig) -> tuple[Aggregate, dict[str, Any]]:
             conn.send(start_at)
         display = report.ProgressDisplay(
             f"{config.api} bench x{config.workers}",
-            config.requests if config.open_loop or config.requests else None,
+            config.requests,
             config.duration,
             config.quiet,
         )
@@ -189,7 +191,7 @@ def run_workers(config: BenchConfig) -> tuple[Aggregate, dict[str, Any]]:
                         continue
                     kind, payload = message
                     if kind != "done":
-                        raise UserError(str(payload))
+                        raise StepFailed(str(payload))
                     results[w] = payload
                 snapshot = pool.snapshot()
                 snapshot.elapsed_s = max(0.0, (time.perf_counter_ns() - start_at) / 1e9)
@@ -247,8 +249,6 @@ def merge_directories(directories: list[Path], output: Path) -> dict[str, Any]:
         merged.merge(aggregate)
         summary_path = directory / report.SUMMARY
         if first_summary is None and summary_path.is_file():
-            import json
-
             first_summary = json.loads(summary_path.read_text(encoding="utf-8"))
     first_summary = first_summary or {}
     asked = dict(first_summary.get("load", {}).get("asked", {}))

@@ -22,10 +22,23 @@ def test_cli_and_yaml_give_the_same_config(tmp_path: Path) -> None:
     from_file = config_from_args(parse_bench_args(["bench", "--config", str(config_file)]))
     from_cli = config_from_args(
         parse_bench_args(
-            ["bench", "--endpoint", "http://node1:11434", "--api", "ollama", "--model",
-             "llama3.2", "--concurrency", "1,2,4", "--slo", "ttft_ms:500", "--output", "/tmp/o"]
+            [
+                "bench",
+                "--endpoint",
+                "http://node1:11434",
+                "--api",
+                "ollama",
+                "--model",
+                "llama3.2",
+                "--concurrency",
+                "1,2,4",
+                "--slo",
+                "ttft_ms:500",
+                "--output",
+                "/tmp/o",
+            ]
         )
-    )  # fmt: skip
+    )
     assert from_file == from_cli
     assert from_file.concurrency == (1, 2, 4)
     assert from_file.sweep == ("concurrency", (1.0, 2.0, 4.0))
@@ -84,8 +97,9 @@ def test_invalid_values_are_one_line_errors(override: dict, message: str) -> Non
 
 
 def test_cli_errors_name_the_flag(bench_error) -> None:
-    message = bench_error("--endpoint", "http://h:1", "--api", "http", "--rate", "x",
-                          "--output", "/tmp/o")  # fmt: skip
+    message = bench_error(
+        "--endpoint", "http://h:1", "--api", "http", "--rate", "x", "--output", "/tmp/o"
+    )
     assert message == "--rate: expected a number, got 'x'"
     message = bench_error("--endpoint", "http://h:1", "--api", "ollama", "--output", "/tmp/o")
     assert message == "--model: required for --api ollama"

@@ -22,10 +22,23 @@ def records(out: Path) -> list[dict]:
 @pytest.mark.parametrize("endpoint", ["generate", "chat"])
 def test_ollama_streams(run_bench, http_server, endpoint: str) -> None:
     code, summary, out = run_bench(
-        "--endpoint", http_server, "--api", "ollama", "--model", "m",
-        "--ollama-endpoint", endpoint, "--concurrency", "2", "--requests", "6",
-        "--output-tokens", "3", "--input-tokens", "5",
-    )  # fmt: skip
+        "--endpoint",
+        http_server,
+        "--api",
+        "ollama",
+        "--model",
+        "m",
+        "--ollama-endpoint",
+        endpoint,
+        "--concurrency",
+        "2",
+        "--requests",
+        "6",
+        "--output-tokens",
+        "3",
+        "--input-tokens",
+        "5",
+    )
     assert code == 0
     requests = summary["requests"]
     assert (requests["total"], requests["succeeded"], requests["failed"]) == (6, 6, 0)
@@ -44,9 +57,21 @@ def test_ollama_streams(run_bench, http_server, endpoint: str) -> None:
 @pytest.mark.parametrize("endpoint", ["chat", "completions"])
 def test_openai_streams_with_usage(run_bench, http_server, endpoint: str) -> None:
     code, summary, out = run_bench(
-        "--endpoint", http_server + "/v1", "--api", "openai", "--openai-endpoint", endpoint,
-        "--concurrency", "3", "--requests", "6", "--output-tokens", "4", "--model", "m",
-    )  # fmt: skip
+        "--endpoint",
+        http_server + "/v1",
+        "--api",
+        "openai",
+        "--openai-endpoint",
+        endpoint,
+        "--concurrency",
+        "3",
+        "--requests",
+        "6",
+        "--output-tokens",
+        "4",
+        "--model",
+        "m",
+    )
     assert code == 0
     assert summary["requests"]["succeeded"] == 6
     assert summary["tokens"] == {"input_total": 6 * PROMPT_TOKENS, "output_total": 24}
@@ -59,9 +84,19 @@ def test_openai_streams_with_usage(run_bench, http_server, endpoint: str) -> Non
 
 def test_http_open_loop(run_bench, http_server) -> None:
     code, summary, out = run_bench(
-        "--endpoint", http_server + "/static", "--api", "http", "--rate", "400",
-        "--arrivals", "constant", "--requests", "40", "--warmup-requests", "4",
-    )  # fmt: skip
+        "--endpoint",
+        http_server + "/static",
+        "--api",
+        "http",
+        "--rate",
+        "400",
+        "--arrivals",
+        "constant",
+        "--requests",
+        "40",
+        "--warmup-requests",
+        "4",
+    )
     assert code == 0
     assert summary["requests"]["total"] == 36
     assert summary["requests"]["warmup_excluded"] == 4
@@ -79,9 +114,14 @@ def test_http_open_loop(run_bench, http_server) -> None:
 
 def test_errors_are_classified(run_bench, http_server, tmp_path: Path) -> None:
     code, summary, _ = run_bench(
-        "--endpoint", http_server + "/status/503", "--api", "http", "--requests", "4",
-    )  # fmt: skip
-    assert code == 3  # nothing succeeded
+        "--endpoint",
+        http_server + "/status/503",
+        "--api",
+        "http",
+        "--requests",
+        "4",
+    )
+    assert code == 1  # nothing succeeded
     assert summary["requests"]["errors"] == {"http_503": 4}
     assert summary["requests"]["error_examples"] == {"http_503": "status"}
 
@@ -89,26 +129,49 @@ def test_errors_are_classified(run_bench, http_server, tmp_path: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     _, summary, _ = run_bench(
-        "--endpoint", f"http://127.0.0.1:{closed_port}", "--api", "http", "--requests", "3",
+        "--endpoint",
+        f"http://127.0.0.1:{closed_port}",
+        "--api",
+        "http",
+        "--requests",
+        "3",
         output=tmp_path / "refused",
-    )  # fmt: skip
+    )
     assert summary["requests"]["errors"] == {"connect": 3}
     assert "Cannot connect" in summary["requests"]["error_examples"]["connect"]
 
     _, summary, _ = run_bench(
-        "--endpoint", http_server, "--api", "ollama", "--model", "m", "--requests", "2",
-        "--output-tokens", "2", "--path", "/api/generate?broken=1",
+        "--endpoint",
+        http_server,
+        "--api",
+        "ollama",
+        "--model",
+        "m",
+        "--requests",
+        "2",
+        "--output-tokens",
+        "2",
+        "--path",
+        "/api/generate?broken=1",
         output=tmp_path / "broken",
-    )  # fmt: skip
+    )
     assert summary["requests"]["errors"] == {"broken_stream": 2}
 
 
 def test_max_error_rate_stops_early(run_bench, http_server) -> None:
     code, summary, _ = run_bench(
-        "--endpoint", http_server + "/status/500", "--api", "http", "--rate", "2000",
-        "--requests", "4000", "--max-error-rate", "0.5",
-    )  # fmt: skip
-    assert code == 3
+        "--endpoint",
+        http_server + "/status/500",
+        "--api",
+        "http",
+        "--rate",
+        "2000",
+        "--requests",
+        "4000",
+        "--max-error-rate",
+        "0.5",
+    )
+    assert code == 1
     assert summary["load"]["achieved"]["stopped_early"] == "max_error_rate"
     assert summary["requests"]["total"] < 4000
 
@@ -118,10 +181,27 @@ def test_redis_get_set_mixed_with_password(run_bench, redis_server, tmp_path: Pa
     stats = state["stats"]
     stats.clear()
     code, summary, out = run_bench(
-        "--endpoint", url, "--api", "redis", "--password", "s3cret", "--redis-command",
-        "mixed", "--redis-set-ratio", "0.25", "--keyspace", "50", "--key-size", "8",
-        "--value-size", "32", "--concurrency", "4", "--requests", "40",
-    )  # fmt: skip
+        "--endpoint",
+        url,
+        "--api",
+        "redis",
+        "--password",
+        "s3cret",
+        "--redis-command",
+        "mixed",
+        "--redis-set-ratio",
+        "0.25",
+        "--keyspace",
+        "50",
+        "--key-size",
+        "8",
+        "--value-size",
+        "32",
+        "--concurrency",
+        "4",
+        "--requests",
+        "40",
+    )
     assert code == 0
     assert summary["requests"]["succeeded"] == 40
     assert stats["SET"] == 50 + 10  # prefill of the keyspace, then a quarter of 40
@@ -131,28 +211,54 @@ def test_redis_get_set_mixed_with_password(run_bench, redis_server, tmp_path: Pa
     assert summary["target"]["url"] == url  # no password in the summary
 
     code, summary, _ = run_bench(
-        "--endpoint", url.replace("redis://", "redis://:s3cret@"), "--api", "redis",
-        "--redis-command", "set", "--rate", "200", "--requests", "10",
+        "--endpoint",
+        url.replace("redis://", "redis://:s3cret@"),
+        "--api",
+        "redis",
+        "--redis-command",
+        "set",
+        "--rate",
+        "200",
+        "--requests",
+        "10",
         output=tmp_path / "url-password",
-    )  # fmt: skip
+    )
     assert summary["requests"]["succeeded"] == 10
 
 
 def test_redis_wrong_password_is_a_user_error(bench_error, redis_server) -> None:
     url, _ = redis_server
     message = bench_error(
-        "--endpoint", url, "--api", "redis", "--password", "wrong", "--requests", "2",
-        "--output", "/tmp/unused-bench-out",
-    )  # fmt: skip
+        "--endpoint",
+        url,
+        "--api",
+        "redis",
+        "--password",
+        "wrong",
+        "--requests",
+        "2",
+        "--output",
+        "/tmp/unused-bench-out",
+    )
     assert message.startswith("endpoint 127.0.0.1:")
     assert "cannot prefill Redis keys" in message
 
 
 def test_workers_split_the_load_and_merge(run_bench, http_server) -> None:
     code, summary, out = run_bench(
-        "--endpoint", http_server + "/static", "--api", "http", "--rate", "300",
-        "--arrivals", "constant", "--requests", "30", "--workers", "2",
-    )  # fmt: skip
+        "--endpoint",
+        http_server + "/static",
+        "--api",
+        "http",
+        "--rate",
+        "300",
+        "--arrivals",
+        "constant",
+        "--requests",
+        "30",
+        "--workers",
+        "2",
+    )
     assert code == 0
     assert summary["requests"]["succeeded"] == 30
     assert summary["client_health"]["cpu"]["processes"] == 2
@@ -166,12 +272,26 @@ def test_workers_split_the_load_and_merge(run_bench, http_server) -> None:
 
 def test_merge_of_job_array_directories(run_bench, http_server, tmp_path: Path) -> None:
     for name in ("job1", "job2"):
-        run_bench("--endpoint", http_server + "/static", "--api", "http", "--requests", "5",
-                  output=tmp_path / name)  # fmt: skip
+        run_bench(
+            "--endpoint",
+            http_server + "/static",
+            "--api",
+            "http",
+            "--requests",
+            "5",
+            output=tmp_path / name,
+        )
     args = parse_bench_args(
-        ["bench", "merge", str(tmp_path / "job1"), str(tmp_path / "job2"),
-         "--output", str(tmp_path / "merged"), "--quiet"]
-    )  # fmt: skip
+        [
+            "bench",
+            "merge",
+            str(tmp_path / "job1"),
+            str(tmp_path / "job2"),
+            "--output",
+            str(tmp_path / "merged"),
+            "--quiet",
+        ]
+    )
     assert args.func(args) == 0
     merged = json.loads((tmp_path / "merged" / "summary.json").read_text())
     assert merged["requests"]["succeeded"] == 10
@@ -181,9 +301,15 @@ def test_merge_of_job_array_directories(run_bench, http_server, tmp_path: Path) 
 
 def test_concurrency_sweep_writes_a_step_per_value(run_bench, http_server) -> None:
     code, summary, out = run_bench(
-        "--endpoint", http_server + "/static", "--api", "http", "--concurrency", "1,2",
-        "--requests", "4",
-    )  # fmt: skip
+        "--endpoint",
+        http_server + "/static",
+        "--api",
+        "http",
+        "--concurrency",
+        "1,2",
+        "--requests",
+        "4",
+    )
     assert code == 0
     assert summary["sweep"] == {"parameter": "concurrency", "values": [1.0, 2.0]}
     assert [s["load"]["asked"]["concurrency"] for s in summary["steps"]] == [1, 2]
@@ -197,9 +323,19 @@ def test_jsonl_prompts_slo_and_csv_records(run_bench, http_server, tmp_path: Pat
         '{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}\n'
     )
     code, summary, out = run_bench(
-        "--endpoint", http_server, "--api", "openai", "--prompts", str(prompts),
-        "--requests", "4", "--records", "csv", "--slo", "ttft_ms:10000,tpot_ms:10000",
-    )  # fmt: skip
+        "--endpoint",
+        http_server,
+        "--api",
+        "openai",
+        "--prompts",
+        str(prompts),
+        "--requests",
+        "4",
+        "--records",
+        "csv",
+        "--slo",
+        "ttft_ms:10000,tpot_ms:10000",
+    )
     assert code == 0
     assert summary["tokens"]["output_total"] == 10  # 2 + 3 + 2 + 3
     assert summary["goodput"]["attainment"] == 1.0
@@ -226,10 +362,21 @@ def test_live_metrics_endpoint(run_bench, http_server) -> None:
     thread = threading.Thread(target=scrape)
     thread.start()
     run_bench(
-        "--endpoint", http_server + "/static", "--api", "http", "--rate", "200",
-        "--requests", "60", "--metrics-port", str(port), "--metrics-host", "127.0.0.1",
-        "--session-id", "s42",
-    )  # fmt: skip
+        "--endpoint",
+        http_server + "/static",
+        "--api",
+        "http",
+        "--rate",
+        "200",
+        "--requests",
+        "60",
+        "--metrics-port",
+        str(port),
+        "--metrics-host",
+        "127.0.0.1",
+        "--session-id",
+        "s42",
+    )
     thread.join()
     assert scraped, "no live metrics were served during the run"
     assert 'session_id="s42"' in scraped[0]
@@ -256,3 +403,46 @@ def test_live_metrics_count_outcomes() -> None:
     )
     assert 'hpcansible_bench_output_tokens_total{api="ollama",session_id="sess"} 5.0' in text
     assert 'hpcansible_bench_ttft_seconds_count{api="ollama",session_id="sess"} 1.0' in text
+
+
+def test_wait_for_service_gives_up_with_one_line(bench_error) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    started = time.monotonic()
+    message = bench_error(
+        "--endpoint",
+        f"http://127.0.0.1:{closed_port}",
+        "--api",
+        "http",
+        "--requests",
+        "1",
+        "--wait-for-service",
+        "0.3",
+        "--output",
+        "/tmp/unused-bench-out",
+    )
+    assert time.monotonic() - started < 5
+    assert message.startswith(f"endpoint 127.0.0.1:{closed_port}: no connection after waiting")
+
+
+def test_the_benchmark_client_roles_config_file(http_server, tmp_path: Path) -> None:
+    """The keys roles/benchmark_client writes into bench.yml (plus recipe parameters)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "bench.yml"
+    config.write_text(
+        "model: m\nollama_endpoint: generate\nconcurrency: 2\nrequests: 4\ninput_tokens: 8\n"
+        "output_tokens: 2\nslo: ttft_ms:500,tpot_ms:50\n"
+        f"endpoint: {http_server}\napi: ollama\noutput: {tmp_path / 'results'}\n"
+        f"session_id: ollama_20260101_1200_abcd\nmetrics_port: {port}\nlinger: 0.2\n"
+        "wait_for_service: 5\nquiet: true\n"
+    )
+    args = parse_bench_args(["bench", "--config", str(config)])
+    started = time.monotonic()
+    assert args.func(args) == 0
+    assert time.monotonic() - started >= 0.2  # lingered with the metrics up
+    summary = json.loads((tmp_path / "results" / "summary.json").read_text())
+    assert summary["session_id"] == "ollama_20260101_1200_abcd"
+    assert summary["goodput"]["attainment"] == 1.0

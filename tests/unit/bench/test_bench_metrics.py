@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from hpcansible.bench import report
 from hpcansible.bench.engine import RunOutcome, WorkerPlan
-from hpcansible.bench.metrics import Aggregate, LatencyHistogram, aggregate_run, summarize
+from hpcansible.bench.histogram import LatencyHistogram
+from hpcansible.bench.metrics import Aggregate, aggregate_run
 from hpcansible.bench.recorder import Clock, Recorder, write_records
+from hpcansible.bench.summary import summarize
 
 MS = 1_000_000
 START = 10_000 * MS  # monotonic ns of the run start
@@ -143,8 +145,14 @@ def test_summary_schema(tmp_path: Path) -> None:
     assert set(summary["requests"]) >= {"total", "succeeded", "failed", "errors"}
     for metric in ("ttft", "tpot", "itl", "e2e", "e2e_intended"):
         assert set(summary["latency_ms"][metric]) >= {
-            "mean", "p50", "p90", "p95", "p99", "p999", "max",
-        }  # fmt: skip
+            "mean",
+            "p50",
+            "p90",
+            "p95",
+            "p99",
+            "p999",
+            "max",
+        }
     assert set(summary["throughput"]) == {"requests_per_s", "output_tokens_per_s"}
     assert set(summary["tokens"]) == {"input_total", "output_total"}
     assert summary["window_s"] == pytest.approx(0.5)
@@ -157,8 +165,9 @@ def test_summary_schema(tmp_path: Path) -> None:
     assert summary["throughput"]["output_tokens_per_s"] == pytest.approx(12.0)
 
     report.write_outputs(tmp_path, agg, summary)
-    write_records(tmp_path, "jsonl", agg_outcome := recorded_run(OPEN_PLAN).recorder, START,
-                  warmup, 0)  # fmt: skip
+    write_records(
+        tmp_path, "jsonl", agg_outcome := recorded_run(OPEN_PLAN).recorder, START, warmup, 0
+    )
     assert agg_outcome.size == 3
     lines = [json.loads(line) for line in (tmp_path / "requests.jsonl").read_text().splitlines()]
     assert lines[0]["chunks_ms"] == [50.0, 60.0, 70.0, 80.0]

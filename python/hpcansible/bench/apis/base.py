@@ -30,9 +30,6 @@ class ApiClient:
     `rec.error[i]`, and `rec.done[i]` is always set.
     """
 
-    #: True for LLM APIs, whose records carry tokens and content chunk times.
-    generates_tokens = True
-
     def __init__(self, config: BenchConfig) -> None:
         self.config = config
         self.recorder: Recorder | None = None  # set by the engine before start()

@@ -23,8 +23,6 @@ from hpcansible.bench.recorder import Recorder
 
 
 class HttpClient(ApiClient):
-    generates_tokens = False
-
     def __init__(self, config: BenchConfig) -> None:
         super().__init__(config)
         # --path overrides the endpoint's own path (http://host:port/index.html works alone)

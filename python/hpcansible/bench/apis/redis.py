@@ -9,23 +9,39 @@ every key is written once (pipelined, untimed) so that GETs hit.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from time import perf_counter_ns
 from typing import Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+import redis.asyncio.connection as redis_connection
 import redis.exceptions as redis_errors
 
 from hpcansible.bench.apis.base import CONNECT, OTHER, TIMEOUT, ApiClient, describe_error
 from hpcansible.bench.config import BenchConfig
 from hpcansible.bench.recorder import Recorder
-from hpcansible.errors import UserError
+from hpcansible.errors import StepFailed
 
 KEY_STRIDE = 2_654_435_761  # prime, larger than any allowed keyspace: a full permutation
 PREFILL_BATCH = 1000
 # Shared (never copied) record details: the hot path stores a reference, not a new dict.
 GET_DETAIL = {"command": "GET"}
 SET_DETAIL = {"command": "SET"}
+
+
+def _no_client_setinfo() -> dict[str, None]:
+    """Connection options that skip CLIENT SETINFO on connect: redis-py reads its version
+    from package metadata for it (~1 ms each), which stalls the loop while an open-loop
+    run grows its pool. redis-py 8 spells it driver_info=None, older ones lib_name=None."""
+    base = getattr(redis_connection, "AbstractConnection", aioredis.Connection)
+    parameters = inspect.signature(base.__init__).parameters
+    if "driver_info" in parameters:
+        return {"driver_info": None}
+    return {"lib_name": None, "lib_version": None}
+
+
+_NO_CLIENT_SETINFO = _no_client_setinfo()
 
 
 def key_name(index: int, key_size: int) -> bytes:
@@ -50,8 +66,6 @@ def classify_redis_error(error: BaseException) -> str:
 
 
 class RedisClient(ApiClient):
-    generates_tokens = False
-
     def __init__(self, config: BenchConfig) -> None:
         super().__init__(config)
         self.set_ratio = {"get": 0.0, "set": 1.0}.get(config.redis_command, config.redis_set_ratio)
@@ -68,6 +82,7 @@ class RedisClient(ApiClient):
             socket_connect_timeout=min(self.config.timeout, 10.0),
             # RESP2 works with every server version (RESP3's HELLO needs Redis 6+)
             protocol=2,
+            **_NO_CLIENT_SETINFO,
             **({"password": self.config.password} if self.config.password else {}),
         )
         self.client = aioredis.Redis(connection_pool=pool)
@@ -84,7 +99,7 @@ class RedisClient(ApiClient):
                     await pipe.execute()
         except redis_errors.RedisError as error:
             host = urlsplit(self.config.endpoint).netloc.rpartition("@")[2]
-            raise UserError(
+            raise StepFailed(
                 f"endpoint {host}: cannot prefill Redis keys ({type(error).__name__}: {error})"
             ) from None
 
