@@ -55,7 +55,7 @@ integration: testbed
 	$(PYTEST) -q tests/integration
 
 molecule: testbed
-	@for scenario in $$(ls molecule); do \
+	@for scenario in $$(cd molecule && ls */molecule.yml | cut -d/ -f1); do \
 		echo "== molecule test -s $$scenario"; \
 		$(VENV)/bin/molecule test -s $$scenario || exit 1; \
 	done

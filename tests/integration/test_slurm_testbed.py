@@ -9,7 +9,6 @@ asks for one CPU for a few minutes at most.
 from __future__ import annotations
 
 import json
-import os
 import random
 import subprocess
 import time
@@ -25,37 +24,12 @@ from ansible_collections.hpcansible.hpc.plugins.module_utils.slurm import (
     build_tag,
     expand_hostlist,
 )
+from testbed_support import ROOT, VENV_BIN, run, squeue_lines
 
 pytestmark = pytest.mark.testbed
 
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = ROOT / ".venv" / "bin"
 NODES = ("node1", "node2", "node3")
 SLEEP_SCRIPT = "#!/bin/bash\nsleep 120\n"
-
-
-def environment(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
-    env["ANSIBLE_NOCOLOR"] = "1"
-    env["ANSIBLE_FORCE_COLOR"] = "0"
-    for name in ("HPCANSIBLE_SESSION", "HPCANSIBLE_LOGIN_HOST", "HPCANSIBLE_LOGIN_PORT"):
-        env.pop(name, None)
-    env.update(extra)
-    return env
-
-
-def run(argv: list[str], timeout: float = 60, **extra_env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        argv,
-        cwd=ROOT,
-        env=environment(**extra_env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def local_runner(argv, stdin=None):
@@ -63,12 +37,6 @@ def local_runner(argv, stdin=None):
         list(argv), input=stdin or "", capture_output=True, text=True, timeout=30, check=False
     )
     return done.returncode, done.stdout, done.stderr
-
-
-def squeue_lines() -> list[str]:
-    done = run(["squeue", "-h", "-o", "%i|%j|%T|%r|%k"])
-    assert done.returncode == 0, done.stderr
-    return done.stdout.splitlines()
 
 
 def active_jobs_with(token: str) -> list[str]:

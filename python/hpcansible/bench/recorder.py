@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,24 +36,28 @@ class Clock:
 
 
 class Recorder:
-    """Columns of per-request timestamps and results, indexed by request number."""
+    """Columns of per-request timestamps and results, indexed by request number.
+
+    Numbers live in array("q") columns (8 bytes each, no int object kept per value):
+    about 100 bytes per request in all, so a million requests take ~100 MB.
+    """
 
     COLUMNS_NS = ("scheduled", "dispatched", "sent", "first_byte", "first_token", "end", "done")
 
     def __init__(self, capacity: int = 1024) -> None:
         self.capacity = 0
         self.size = 0  # request slots handed out
-        self.scheduled: list[int] = []  # intended send time (= sent in a closed loop)
-        self.dispatched: list[int] = []  # the request's task started (client scheduling lag)
-        self.sent: list[int] = []  # in-flight slot acquired, request handed to the library
-        self.first_byte: list[int] = []  # response headers received
-        self.first_token: list[int] = []  # first non-empty content chunk (LLM APIs)
-        self.end: list[int] = []  # last content chunk (LLM) or complete response
-        self.done: list[int] = []  # response fully read or failed
-        self.status: list[int] = []  # HTTP status (0 for Redis or when none arrived)
+        self.scheduled = array("q")  # intended send time (closed loop: previous request's end)
+        self.dispatched = array("q")  # the request's task started (client scheduling lag)
+        self.sent = array("q")  # actual send (see summary.DEFINITIONS["actual_send"])
+        self.first_byte = array("q")  # response headers received
+        self.first_token = array("q")  # first non-empty content chunk (LLM APIs)
+        self.end = array("q")  # last content chunk (LLM) or complete response
+        self.done = array("q")  # response fully read or failed
+        self.status = array("q")  # HTTP status (0 for Redis or when none arrived)
+        self.input_tokens = array("q")  # server-reported; UNKNOWN_TOKENS when not
+        self.output_tokens = array("q")
         self.error: list[str | None] = []  # error class, None on success
-        self.input_tokens: list[int] = []
-        self.output_tokens: list[int] = []
         self.chunks: list[list[int] | None] = []  # content chunk arrival times (LLM APIs)
         self.detail: list[dict[str, Any] | None] = []  # server timings, Redis command...
         self.completed: list[int] = []  # request indices in completion order
@@ -62,13 +67,14 @@ class Recorder:
         extra = capacity - self.capacity
         if extra <= 0:
             return
-        zeros = [NOT_SET] * extra
+        zeros = array("q", bytes(8 * extra))
         for name in self.COLUMNS_NS:
             getattr(self, name).extend(zeros)
         self.status.extend(zeros)
+        unknown = array("q", [UNKNOWN_TOKENS]) * extra
+        self.input_tokens.extend(unknown)
+        self.output_tokens.extend(unknown)
         self.error.extend([None] * extra)
-        self.input_tokens.extend([UNKNOWN_TOKENS] * extra)
-        self.output_tokens.extend([UNKNOWN_TOKENS] * extra)
         self.chunks.extend([None] * extra)
         self.detail.extend([None] * extra)
         self.capacity = capacity

@@ -1,0 +1,3 @@
+"""Benchmark scripts run on demand (python tests/bench/run_all.py), never by pytest."""
+
+collect_ignore_glob = ["*.py"]

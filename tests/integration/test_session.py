@@ -1,0 +1,349 @@
+"""Whole sessions on the testbed: the six steps through both entry points, and each failure
+row of DESIGN.md's table injected for real.
+
+Every session started here is stopped afterwards (playbooks/teardown.yml), and the tests check
+that no process of a stopped session outlives its jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from testbed_support import PYTHON, ROOT, run, squeue_lines
+
+pytestmark = pytest.mark.testbed
+
+RECIPES = ROOT / "recipes"
+SESSIONS = Path.home() / "hpcansible" / "sessions"
+SESSION_TIMEOUT = 600
+
+
+def recipe_set(name: str) -> list[str]:
+    if name == "seed":
+        return [
+            str(RECIPES / "seed" / file)
+            for file in (
+                "ollama_with_cadvisor.yaml",
+                "ollama_benchmark.yaml",
+                "prometheus_with_cadvisor.yaml",
+            )
+        ]
+    return [str(RECIPES / name / f"{kind}.yml") for kind in ("service", "client", "prometheus")]
+
+
+def http_json(url: str, timeout: float = 10) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def session_jobs(session_id: str) -> list[str]:
+    return [line for line in squeue_lines() if f"session={session_id};" in line]
+
+
+def session_job_states(session_id: str) -> dict[str, str]:
+    """role -> SLURM state of the session's jobs still in squeue."""
+    states = {}
+    for line in session_jobs(session_id):
+        fields = line.split("|")
+        role = fields[4].split("role=", 1)[1].split(";", 1)[0]
+        states[role] = fields[2]
+    return states
+
+
+def job_processes(job_ids: list[str]) -> list[int]:
+    """Processes still carrying one of these SLURM job ids in their environment."""
+    wanted = {f"SLURM_JOB_ID={job_id}".encode() for job_id in job_ids}
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            variables = set(environ.read_bytes().split(b"\0"))
+        except OSError:
+            continue
+        if variables & wanted:
+            found.append(int(environ.parent.name))
+    return found
+
+
+def stop(session_id: str) -> None:
+    done = run(
+        [
+            "ansible-playbook",
+            str(ROOT / "playbooks" / "teardown.yml"),
+            "-e",
+            f"hpcansible_session_id={session_id}",
+        ],
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+@pytest.fixture
+def sessions(slurm_testbed) -> Iterator[list[str]]:
+    """Session ids a test started; each is stopped afterwards and must leave nothing behind."""
+    started: list[str] = []
+    yield started
+    for session_id in started:
+        record = read_record(session_id)
+        job_ids = [
+            str(job["job_id"]) for job in record.get("jobs", {}).values() if job.get("job_id")
+        ]
+        stop(session_id)
+        assert session_jobs(session_id) == []
+        deadline = time.monotonic() + 15
+        while job_processes(job_ids) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert job_processes(job_ids) == [], f"processes of session {session_id} outlived its jobs"
+
+
+def read_record(session_id: str) -> dict[str, Any]:
+    path = SESSIONS / session_id / "session.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def cli_run(sessions: list[str], *args: str, session_id: str) -> subprocess.CompletedProcess:
+    sessions.append(session_id)
+    return run(
+        [PYTHON, "-m", "hpcansible", "run", "--json", "--session-id", session_id, *args],
+        timeout=SESSION_TIMEOUT,
+    )
+
+
+def playbook_run(
+    sessions: list[str], session_id: str, recipes: list[str] | None = None, **extra: Any
+) -> subprocess.CompletedProcess:
+    sessions.append(session_id)
+    variables: dict[str, Any] = {"hpcansible_session_id": session_id, **extra}
+    if recipes:
+        variables["hpcansible_recipes"] = dict(
+            zip(("service", "client", "prometheus"), recipes, strict=True)
+        )
+    return run(
+        ["ansible-playbook", str(ROOT / "playbooks" / "session.yml"), "-e", json.dumps(variables)],
+        timeout=SESSION_TIMEOUT,
+    )
+
+
+def unique(name: str) -> str:
+    return f"{name}_{time.strftime('%H%M%S')}_{int(time.monotonic() * 1000) % 10000:04d}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_summary(record: dict[str, Any], timeout: float = 240) -> dict[str, Any]:
+    summary = Path(record["results_dir"]) / "summary.json"
+    deadline = time.monotonic() + timeout
+    while not summary.exists() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert summary.exists(), f"no {summary} after {timeout} s"
+    return json.loads(summary.read_text())
+
+
+def assert_session_complete(record: dict[str, Any]) -> None:
+    assert record["status"] == "running", record.get("error")
+    assert sorted(record["steps"]) == ["1", "2", "3", "4", "5", "6"]
+    assert all(step["status"] == "done" for step in record["steps"].values())
+    for role in ("service", "client", "prometheus"):
+        assert record["jobs"][role]["state"] == "RUNNING", role
+        assert record["jobs"][role]["node"].startswith("node"), role
+    assert record["jobs"]["client"]["node"] != record["jobs"]["service"]["node"]
+    service = record["service"]
+    assert record["service_endpoint"].endswith(
+        f"{record['jobs']['service']['node']}:{service['port']}"
+    )
+    targets = http_json(f"{record['prometheus']['url']}/api/v1/targets")["data"]["activeTargets"]
+    health = {target["labels"]["job"]: target["health"] for target in targets}
+    assert health.get(record["client"]["name"]) == "up", health
+    if service["exporter"] != "none":
+        assert health.get(service["exporter_job"]) == "up", health
+    assert record["tunnel_command"].startswith(
+        f"ssh -N -L 9090:{record['jobs']['prometheus']['node']}:9090 -p 8822 "
+    )
+
+
+def assert_tunnel_reaches_prometheus(record: dict[str, Any]) -> None:
+    """Run the printed tunnel command (on a free local port) through the login node."""
+    port = free_port()
+    command = record["tunnel_command"].replace("-L 9090:", f"-L 127.0.0.1:{port}:", 1).split()
+    tunnel = subprocess.Popen(
+        [command[0], "-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes", *command[1:]],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                answer = http_json(f"http://127.0.0.1:{port}/api/v1/targets", timeout=3)
+                break
+            except OSError:
+                assert tunnel.poll() is None, tunnel.stderr.read().decode()
+                assert time.monotonic() < deadline, "the tunnel never answered"
+                time.sleep(0.3)
+        assert answer["status"] == "success"
+    finally:
+        tunnel.terminate()
+        tunnel.wait(timeout=10)
+
+
+# --- complete sessions ---------------------------------------------------------------------
+
+
+def test_cli_default_session_runs_real_llm_end_to_end(sessions):
+    session_id = unique("default")
+    done = cli_run(sessions, session_id=session_id)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads(done.stdout)
+    assert record == read_record(session_id)
+    assert record["service"]["type"] == "llamacpp"
+    assert_session_complete(record)
+    for line in ("[1/6]", "[6/6]"):
+        assert line in done.stderr
+    assert_tunnel_reaches_prometheus(record)
+    summary = wait_for_summary(record)
+    assert summary["requests"]["succeeded"] > 0
+    assert summary["requests"]["failed"] == 0
+    assert summary["tokens"]["output_total"] > 0
+
+
+@pytest.mark.parametrize("recipes", ["redis", "ollama"])
+def test_playbook_runs_each_shipped_recipe_set(sessions, recipes):
+    session_id = unique(f"play_{recipes}")
+    done = playbook_run(sessions, session_id, recipe_set(recipes))
+    assert done.returncode == 0, done.stdout[-4000:]
+    record = read_record(session_id)
+    assert_session_complete(record)
+    assert "Open the tunnel on your machine:  ssh -N -L 9090:" in done.stdout
+    assert "If SSH port forwarding is not allowed" in done.stdout  # step 6's manual alternative
+    assert wait_for_summary(record)["requests"]["succeeded"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipes", ["seed", "llamacpp"])
+def test_cli_runs_the_other_recipe_sets(sessions, recipes):
+    done = cli_run(sessions, *recipe_set(recipes), session_id=unique(f"cli_{recipes}"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads(done.stdout)
+    assert_session_complete(record)
+    assert wait_for_summary(record)["requests"]["succeeded"] > 0
+
+
+# --- the failure table: each row injected ---------------------------------------------------
+
+
+def write_recipe(tmp_path: Path, name: str, document: dict) -> str:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(document))
+    return str(path)
+
+
+def ollama_recipes(tmp_path: Path, **service: Any) -> list[str]:
+    body = {"name": "ollama", "type": "ollama", "model": "gemma3:270m", **service}
+    recipes = recipe_set("ollama")
+    recipes[0] = write_recipe(tmp_path, "service.yml", {"service": body})
+    return recipes
+
+
+def test_recipe_error_names_file_and_key_and_submits_nothing(sessions, tmp_path):
+    bad = write_recipe(tmp_path, "service.yml", {"service": {"name": "ollama", "resourcs": {}}})
+    before = len(squeue_lines())
+    done = run([PYTHON, "-m", "hpcansible", "run", bad, *recipe_set("ollama")[1:]], timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"hpcansible: error: {bad}: service.resourcs: unknown key (did you mean 'resources'?)"
+    )
+    assert "Traceback" not in done.stderr
+    assert len(squeue_lines()) == before
+
+
+def test_step1_sbatch_rejection_stops_with_slurms_error(sessions, tmp_path):
+    recipes = ollama_recipes(tmp_path, resources={"partition": "nosuchpartition"})
+    session_id = unique("fail1")
+    done = playbook_run(sessions, session_id, recipes)
+    assert done.returncode != 0
+    assert "[1/6] start service failed: sbatch: Invalid partition name specified" in done.stdout
+    record = read_record(session_id)
+    assert record["status"] == "failed" and record["failed_step"] == 1
+    assert session_jobs(session_id) == []
+
+
+def test_step2_pending_service_says_why_and_what_to_do(sessions, tmp_path):
+    recipes = ollama_recipes(tmp_path, resources={"cpus_per_task": 64})
+    session_id = unique("fail2")
+    done = playbook_run(sessions, session_id, recipes, ollama_service_start_timeout=5)
+    assert done.returncode != 0
+    assert "[2/6] detect service failed:" in done.stdout
+    assert "still PENDING after 5 s: reason PartitionConfig" in done.stdout
+    assert f"squeue -j {read_record(session_id)['jobs']['service']['job_id']}" in done.stdout
+    assert read_record(session_id)["failed_step"] == 2
+
+
+def test_step2_service_that_dies_shows_its_log_tail(sessions, tmp_path):
+    recipes = ollama_recipes(tmp_path)
+    session_id = unique("fail2b")
+    done = playbook_run(
+        sessions, session_id, recipes, ollama_service_binary="/bin/false", cadvisor_exporter="none"
+    )
+    assert done.returncode != 0
+    assert "[2/6] detect service failed:" in done.stdout
+    assert "FAILED" in done.stdout and "last lines of" in done.stdout
+    assert "hpcansible: service exited with status 1" in done.stdout
+
+
+def test_step3_client_failure_keeps_the_service_running(sessions, tmp_path):
+    session_id = unique("fail3")
+    done = playbook_run(
+        sessions, session_id, recipe_set("ollama"), benchmark_client_python="/nonexistent/python"
+    )
+    assert done.returncode != 0
+    assert "[3/6] start client failed:" in done.stdout
+    record = read_record(session_id)
+    assert record["failed_step"] == 3
+    assert session_job_states(session_id)["service"] == "RUNNING"
+    assert http_json(f"{record['service_endpoint']}/api/version")["version"]
+
+
+def test_step4_bad_prometheus_config_is_caught_by_promtool(sessions, tmp_path):
+    recipes = recipe_set("ollama")
+    recipes[2] = write_recipe(
+        tmp_path,
+        "prometheus.yml",
+        {"prometheus": {"extra_scrape_configs": [{"job_name": "x", "scrape_interval": "often"}]}},
+    )
+    session_id = unique("fail4")
+    done = playbook_run(sessions, session_id, recipes)
+    assert done.returncode != 0
+    assert "[4/6] configure prometheus failed:" in done.stdout
+    assert session_job_states(session_id) == {"service": "RUNNING", "client": "RUNNING"}
+
+
+def test_step5_prometheus_failure_keeps_service_and_client(sessions, tmp_path):
+    recipes = recipe_set("ollama")
+    recipes[2] = write_recipe(
+        tmp_path,
+        "prometheus.yml",
+        {
+            "prometheus": {
+                "monitoring_targets": [{"host": "node3", "port": 1, "job_name": "nothing"}]
+            }
+        },
+    )
+    session_id = unique("fail5")
+    done = playbook_run(sessions, session_id, recipes, prometheus_targets_timeout=10)
+    assert done.returncode != 0
+    assert "[5/6] start prometheus failed: Prometheus targets not up after 10 s:" in done.stdout
+    assert "nothing http://node3:1/metrics is down" in done.stdout
+    states = session_job_states(session_id)
+    assert states["service"] == "RUNNING" and states["client"] == "RUNNING"
