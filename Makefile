@@ -65,8 +65,7 @@ build: venv
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path build/collection .
 
 demo: testbed
-	sinfo -N
-	srun -N1 -w node2 hostname
+	$(PY) -m hpcansible run
 
 test: system-packages venv lint unit testbed integration molecule build
 
