@@ -9,19 +9,16 @@ exact, every request accounted for.
 
 from __future__ import annotations
 
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench_support import (
-    PYTHON,
-    Server,
+    OLLAMA_STANDIN,
     calibrated_server,
-    free_port,
+    ollama_standin,
     records,
     run_bench,
     table,
@@ -85,35 +82,19 @@ def measure(url: str, streams: int, requests: int, output: Path) -> dict[str, An
     return result
 
 
-def standin_server(workdir: Path) -> Server:
-    port = free_port()
-    standin = str(Path(PYTHON).parent / "ollama-standin")
-    env = {
-        "OLLAMA_HOST": f"127.0.0.1:{port}",
-        "OLLAMA_MODELS": str(workdir / "models"),
-        "OLLAMA_STANDIN_TTFT_MS": str(TTFT_MS),
-        "OLLAMA_STANDIN_TPOT_MS": str(TPOT_MS),
-        "OLLAMA_NUM_PARALLEL": "16",
-    }
-    server = Server([standin, "serve"], port, env=env, log=workdir / "standin.log")
-    subprocess.run(
-        [standin, "pull", MODEL],
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return server
-
-
 def main(quick: bool = False) -> list[dict[str, Any]]:
     plan = [(1, 5 if quick else 20), (16, 32 if quick else 160)]
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-calibration-") as tmp:
         work = Path(tmp)
         servers = [("calibrated", lambda: calibrated_server(TTFT_MS, TPOT_MS))]
-        if (Path(PYTHON).parent / "ollama-standin").exists():
-            servers.append(("ollama-standin", lambda: standin_server(work)))
+        if OLLAMA_STANDIN.exists():
+            servers.append(
+                (
+                    "ollama-standin",
+                    lambda: ollama_standin(work, MODEL, TTFT_MS, TPOT_MS, parallel=16),
+                )
+            )
         for name, start in servers:
             with start() as server:
                 for streams, requests in plan:

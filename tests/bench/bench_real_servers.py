@@ -7,15 +7,13 @@ skipped and said so.
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench_support import PYTHON, Nginx, Server, free_port, run_bench, table
+from bench_support import PYTHON, Nginx, Server, free_port, ollama_standin, run_bench, table
 
 REDIS_PASSWORD = "bench-secret"
 
@@ -54,27 +52,6 @@ def llama_server(workdir: Path) -> Server:
         "2048",
     ]
     server = Server(argv, port, log=workdir / "llama.log")
-    return server
-
-
-def standin_server(workdir: Path) -> Server:
-    port = free_port()
-    standin = str(Path(PYTHON).parent / "ollama-standin")
-    env = {
-        "OLLAMA_HOST": f"127.0.0.1:{port}",
-        "OLLAMA_MODELS": str(workdir / "models"),
-        "OLLAMA_STANDIN_TTFT_MS": "20",
-        "OLLAMA_STANDIN_TPOT_MS": "5",
-        "OLLAMA_NUM_PARALLEL": "8",
-    }
-    server = Server([standin, "serve"], port, env=env, log=workdir / "standin.log")
-    subprocess.run(
-        [standin, "pull", "llama3.2"],
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
     return server
 
 
@@ -132,7 +109,7 @@ def main(quick: bool = False) -> list[list[Any]]:
         else:
             skipped.append("redis-server (apt-get install redis-server)")
 
-        with standin_server(work) as standin:
+        with ollama_standin(work, "llama3.2", ttft_ms=20, tpot_ms=5, parallel=8) as standin:
             for api, extra in (
                 ("ollama", ["--ollama-endpoint", "generate"]),
                 ("ollama", ["--ollama-endpoint", "chat"]),

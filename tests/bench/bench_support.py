@@ -22,6 +22,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
+OLLAMA_STANDIN = Path(PYTHON).parent / "ollama-standin"
 # No single benchmark step may run longer than this (seconds).
 STEP_TIMEOUT_S = 300
 
@@ -97,6 +98,29 @@ def calibrated_server(ttft_ms: float, tpot_ms: float) -> Server:
         str(tpot_ms),
     ]
     return Server(argv, port)
+
+
+def ollama_standin(
+    workdir: Path, model: str, ttft_ms: float, tpot_ms: float, parallel: int
+) -> Server:
+    """`ollama-standin serve` with its models in `workdir` and `model` pulled."""
+    port = free_port()
+    env = {
+        "OLLAMA_HOST": f"127.0.0.1:{port}",
+        "OLLAMA_MODELS": str(workdir / "models"),
+        "OLLAMA_STANDIN_TTFT_MS": str(ttft_ms),
+        "OLLAMA_STANDIN_TPOT_MS": str(tpot_ms),
+        "OLLAMA_NUM_PARALLEL": str(parallel),
+    }
+    server = Server([str(OLLAMA_STANDIN), "serve"], port, env=env, log=workdir / "standin.log")
+    subprocess.run(
+        [str(OLLAMA_STANDIN), "pull", model],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return server
 
 
 class Nginx(Server):

@@ -551,10 +551,15 @@ class ScriptedRunner:
         raise AssertionError(f"unexpected command {argv}")
 
 
-def make_slurm(lines):
+def slurm_on_fake_clock(runner):
     clock = FakeClock()
+    return Slurm(runner, clock=clock, sleep=clock.sleep), clock
+
+
+def make_slurm(lines):
     runner = ScriptedRunner(lines)
-    return Slurm(runner, clock=clock, sleep=clock.sleep), runner, clock
+    slurm, clock = slurm_on_fake_clock(runner)
+    return slurm, runner, clock
 
 
 def test_wait_running_reached():
@@ -672,7 +677,6 @@ class QueueRunner:
 
 
 def test_wait_gone_until_no_job_is_active():
-    clock = FakeClock()
     runner = QueueRunner(
         [
             (0, "5|a|RUNNING|None|node1|debug|1:00|root|(null)\n", ""),
@@ -680,25 +684,21 @@ def test_wait_gone_until_no_job_is_active():
             (0, "5|a|CANCELLED|None|node1|debug|1:00|root|(null)\n", ""),
         ]
     )
-    slurm = Slurm(runner, clock=clock, sleep=clock.sleep)
+    slurm, clock = slurm_on_fake_clock(runner)
     assert slurm.wait_gone(["5", "6"], timeout=10, interval=0.2) is True
     assert runner.calls[0] == ["squeue", "-h", "-o", SQUEUE_FORMAT, "--jobs=5,6"]
     assert clock.sleeps == [0.2, 0.3]
 
 
 def test_wait_gone_treats_invalid_job_id_as_gone():
-    clock = FakeClock()
-    slurm = Slurm(QueueRunner([(1, "", SCONTROL_INVALID_JOB)]), clock=clock, sleep=clock.sleep)
+    slurm, clock = slurm_on_fake_clock(QueueRunner([(1, "", SCONTROL_INVALID_JOB)]))
     assert slurm.wait_gone(["99999"], timeout=10) is True
     assert clock.sleeps == []
 
 
 def test_wait_gone_times_out():
-    clock = FakeClock()
-    slurm = Slurm(
-        QueueRunner([(0, "5|a|RUNNING|None|node1|debug|1:00|root|(null)\n", "")]),
-        clock=clock,
-        sleep=clock.sleep,
+    slurm, clock = slurm_on_fake_clock(
+        QueueRunner([(0, "5|a|RUNNING|None|node1|debug|1:00|root|(null)\n", "")])
     )
     assert slurm.wait_gone(["5"], timeout=2, interval=0.5) is False
     assert max(clock.sleeps) <= 2.0

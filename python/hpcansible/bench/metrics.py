@@ -35,6 +35,18 @@ SERIES_SUMS = (
     "late_sends",
 )
 SERIES_MAXIMA = ("e2e_max_ms", "send_lag_max_ms")
+# Aggregate's counters: merging adds them.
+AGGREGATE_COUNTERS = (
+    "total",
+    "succeeded",
+    "failed",
+    "warmup_excluded",
+    "input_tokens",
+    "output_tokens",
+    "late_sends",
+    "slo_met",
+    "latency_sum_ns",
+)
 
 
 @dataclass
@@ -76,17 +88,7 @@ class Aggregate:
     def merge(self, other: Aggregate) -> None:
         self.api = self.api or other.api
         self.mode = self.mode or other.mode
-        for name in (
-            "total",
-            "succeeded",
-            "failed",
-            "warmup_excluded",
-            "input_tokens",
-            "output_tokens",
-            "late_sends",
-            "slo_met",
-            "latency_sum_ns",
-        ):
+        for name in AGGREGATE_COUNTERS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for target, source in (
             (self.errors, other.errors),
@@ -141,21 +143,7 @@ class Aggregate:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Aggregate:
         aggregate = cls()
-        for name in (
-            "api",
-            "mode",
-            "total",
-            "succeeded",
-            "failed",
-            "warmup_excluded",
-            "input_tokens",
-            "output_tokens",
-            "late_sends",
-            "slo_met",
-            "latency_sum_ns",
-            "window_start_ns",
-            "window_end_ns",
-        ):
+        for name in ("api", "mode", *AGGREGATE_COUNTERS, "window_start_ns", "window_end_ns"):
             setattr(aggregate, name, data[name])
         aggregate.errors = dict(data["errors"])
         aggregate.error_examples = dict(data.get("error_examples", {}))

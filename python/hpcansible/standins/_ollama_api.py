@@ -463,12 +463,12 @@ def _native_prefix(ask: Ask) -> bytes:
     return f'{{"model":{dumps(ask.model)},"created_at":"'.encode()
 
 
-class NativeGenerate(Kind):
+class NativeKind(Kind):
+    """Ollama's own API (/api/generate, /api/chat): the options, keep_alive and the NDJSON."""
+
     def parse(self, body: dict[str, Any]) -> Ask:
         model, name = _model_field(body)
-        prompt, system = body.get("prompt") or "", body.get("system") or ""
-        context = body.get("context") if isinstance(body.get("context"), list) else []
-        words = count_words(system) + count_words(prompt) + len(context)
+        words, empty = self._prompt(body)
         options = body.get("options") if isinstance(body.get("options"), dict) else {}
         return Ask(
             model=model,
@@ -477,8 +477,30 @@ class NativeGenerate(Kind):
             max_tokens=_positive_int(options.get("num_predict")),
             stream=body.get("stream") is not False,
             keep_alive=_keep_alive_field(body),
-            load_only=not prompt and not system and not context,
+            load_only=empty,
         )
+
+    @abstractmethod
+    def _prompt(self, body: dict[str, Any]) -> tuple[int, bool]:
+        """The prompt's length in words, and whether there is none (a load-only request)."""
+
+    @abstractmethod
+    def _final(self, outcome: Outcome, text: str) -> dict[str, Any]:
+        """The last object of the answer, with `text` as its content."""
+
+    def closing(self, outcome: Outcome) -> bytes:
+        return (dumps(self._final(outcome, "")) + "\n").encode()
+
+    def document(self, outcome: Outcome) -> dict[str, Any]:
+        return self._final(outcome, TOKEN_TEXT * outcome.token_count)
+
+
+class NativeGenerate(NativeKind):
+    def _prompt(self, body: dict[str, Any]) -> tuple[int, bool]:
+        prompt, system = body.get("prompt") or "", body.get("system") or ""
+        context = body.get("context") if isinstance(body.get("context"), list) else []
+        words = count_words(system) + count_words(prompt) + len(context)
+        return words, not prompt and not system and not context
 
     def token_chunk(self, ask: Ask) -> Callable[[], bytes]:
         prefix = _native_prefix(ask)
@@ -499,12 +521,6 @@ class NativeGenerate(Kind):
             **_durations(outcome),
         }
 
-    def closing(self, outcome: Outcome) -> bytes:
-        return (dumps(self._final(outcome, "")) + "\n").encode()
-
-    def document(self, outcome: Outcome) -> dict[str, Any]:
-        return self._final(outcome, TOKEN_TEXT * outcome.token_count)
-
     def load_only(self, ask: Ask, unloaded: bool) -> dict[str, Any]:
         return {
             "model": ask.model,
@@ -515,23 +531,13 @@ class NativeGenerate(Kind):
         }
 
 
-class NativeChat(Kind):
-    def parse(self, body: dict[str, Any]) -> Ask:
-        model, name = _model_field(body)
+class NativeChat(NativeKind):
+    def _prompt(self, body: dict[str, Any]) -> tuple[int, bool]:
         messages = body.get("messages") or []
         if not isinstance(messages, list):
             raise ApiError(400, "messages must be a list")
         words = sum(count_words(m.get("content")) for m in messages if isinstance(m, dict))
-        options = body.get("options") if isinstance(body.get("options"), dict) else {}
-        return Ask(
-            model=model,
-            name=name,
-            prompt_tokens=max(1, words),
-            max_tokens=_positive_int(options.get("num_predict")),
-            stream=body.get("stream") is not False,
-            keep_alive=_keep_alive_field(body),
-            load_only=not messages,
-        )
+        return words, not messages
 
     def token_chunk(self, ask: Ask) -> Callable[[], bytes]:
         prefix = _native_prefix(ask)
@@ -548,12 +554,6 @@ class NativeChat(Kind):
             "done": True,
             **_durations(outcome),
         }
-
-    def closing(self, outcome: Outcome) -> bytes:
-        return (dumps(self._final(outcome, "")) + "\n").encode()
-
-    def document(self, outcome: Outcome) -> dict[str, Any]:
-        return self._final(outcome, TOKEN_TEXT * outcome.token_count)
 
     def load_only(self, ask: Ask, unloaded: bool) -> dict[str, Any]:
         return {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -20,6 +21,13 @@ from hpcansible.bench import cli as bench_cli
 
 TOKEN_GAP_S = 0.002
 PROMPT_TOKENS = 7
+
+
+def free_port() -> int:
+    """A free port on 127.0.0.1: nothing listens on it until a test binds it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 class ThreadedServer:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from bench_testing import PROMPT_TOKENS, parse_bench_args
+from bench_testing import PROMPT_TOKENS, free_port, parse_bench_args
 from hpcansible.bench.live import LiveMetrics
 from hpcansible.bench.recorder import Recorder
 
@@ -125,9 +124,7 @@ def test_errors_are_classified(run_bench, http_server, tmp_path: Path) -> None:
     assert summary["requests"]["errors"] == {"http_503": 4}
     assert summary["requests"]["error_examples"] == {"http_503": "status"}
 
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+    closed_port = free_port()  # a port nobody listens on
     _, summary, _ = run_bench(
         "--endpoint",
         f"http://127.0.0.1:{closed_port}",
@@ -343,9 +340,7 @@ def test_jsonl_prompts_slo_and_csv_records(run_bench, http_server, tmp_path: Pat
 
 
 def test_live_metrics_endpoint(run_bench, http_server) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     scraped: list[str] = []
 
     def scrape() -> None:
@@ -406,9 +401,7 @@ def test_live_metrics_count_outcomes() -> None:
 
 
 def test_wait_for_service_gives_up_with_one_line(bench_error) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+    closed_port = free_port()
     started = time.monotonic()
     message = bench_error(
         "--endpoint",
@@ -428,9 +421,7 @@ def test_wait_for_service_gives_up_with_one_line(bench_error) -> None:
 
 def test_the_benchmark_client_roles_config_file(http_server, tmp_path: Path) -> None:
     """The keys roles/benchmark_client writes into bench.yml (plus recipe parameters)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     config = tmp_path / "bench.yml"
     config.write_text(
         "model: m\nollama_endpoint: generate\nconcurrency: 2\nrequests: 4\ninput_tokens: 8\n"

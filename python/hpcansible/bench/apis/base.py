@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from time import perf_counter_ns
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from hpcansible.bench.config import BenchConfig
 from hpcansible.bench.recorder import Recorder
@@ -19,6 +21,7 @@ TIMEOUT = "timeout"
 BROKEN_STREAM = "broken_stream"
 SERVER_ERROR = "server_error"  # an error object inside a stream
 OTHER = "other"
+CANCELLED = "cancelled"  # still in flight when the run stopped
 # Failed requests keep this much of their error message (records and summary examples).
 ERROR_DETAIL_CHARS = 200
 
@@ -55,6 +58,24 @@ class ApiClient:
         return {}
 
 
+class HttpApiClient(ApiClient):
+    """A client that sends to one URL, built from the config, on the one aiohttp session."""
+
+    def __init__(self, config: BenchConfig) -> None:
+        super().__init__(config)
+        self.url = self.build_url()
+        # parsed once: aiohttp would otherwise parse the string on every request
+        self._url = URL(self.url)
+        self.session: aiohttp.ClientSession | None = None
+
+    def build_url(self) -> str:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+
 def make_http_session(
     config: BenchConfig, trace: aiohttp.TraceConfig | None = None
 ) -> aiohttp.ClientSession:
@@ -88,6 +109,19 @@ def classify_error(error: BaseException, got_response: bool) -> str:
     if isinstance(error, aiohttp.ClientConnectionError | ConnectionError | OSError):
         return BROKEN_STREAM if got_response else CONNECT
     return OTHER
+
+
+def record_cancelled(rec: Recorder, i: int) -> None:
+    """Request i was cancelled: its class and end time (the caller re-raises)."""
+    rec.error[i] = CANCELLED
+    rec.done[i] = perf_counter_ns()
+
+
+def record_failure(rec: Recorder, i: int, error_class: str, error: BaseException) -> None:
+    """Request i failed with `error`: its class, end time and message (added to its detail)."""
+    rec.error[i] = error_class
+    rec.done[i] = perf_counter_ns()
+    rec.detail[i] = {**(rec.detail[i] or {}), "error_detail": describe_error(error)}
 
 
 def describe_error(error: BaseException) -> str:

@@ -7,38 +7,27 @@ from time import perf_counter_ns
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
-from yarl import URL
-
 from hpcansible.bench.apis.base import (
     ERROR_DETAIL_CHARS,
-    ApiClient,
+    HttpApiClient,
     classify_error,
-    describe_error,
     join_url,
     make_http_session,
+    record_cancelled,
+    record_failure,
 )
-from hpcansible.bench.config import BenchConfig
 from hpcansible.bench.recorder import Recorder
 
 
-class HttpClient(ApiClient):
-    def __init__(self, config: BenchConfig) -> None:
-        super().__init__(config)
+class HttpClient(HttpApiClient):
+    def build_url(self) -> str:
         # --path overrides the endpoint's own path (http://host:port/index.html works alone)
-        self.url = join_url(config.endpoint, config.path) if config.path else config.endpoint
-        if not urlsplit(self.url).path:
-            self.url += "/"
-        # parsed once: aiohttp would otherwise parse the string on every request
-        self._url = URL(self.url)
-        self.session: aiohttp.ClientSession | None = None
+        config = self.config
+        url = join_url(config.endpoint, config.path) if config.path else config.endpoint
+        return url if urlsplit(url).path else url + "/"
 
     async def start(self) -> None:
         self.session = make_http_session(self.config)
-
-    async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
 
     def describe(self) -> dict[str, Any]:
         return {"url": self.url, "method": self.config.method}
@@ -63,10 +52,7 @@ class HttpClient(ApiClient):
                     text = body[:ERROR_DETAIL_CHARS].decode("utf-8", "replace")
                     rec.detail[i] = {"error_detail": text}
         except asyncio.CancelledError:
-            rec.error[i] = "cancelled"
-            rec.done[i] = perf_counter_ns()
+            record_cancelled(rec, i)
             raise
         except Exception as error:  # every failure becomes a counted error class
-            rec.error[i] = classify_error(error, got_response)
-            rec.done[i] = perf_counter_ns()
-            rec.detail[i] = {"error_detail": describe_error(error)}
+            record_failure(rec, i, classify_error(error, got_response), error)

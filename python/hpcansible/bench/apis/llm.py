@@ -9,16 +9,17 @@ from time import perf_counter_ns
 from typing import Any
 
 import aiohttp
-from yarl import URL
 
 from hpcansible.bench.apis.base import (
     BROKEN_STREAM,
     ERROR_DETAIL_CHARS,
     JSON_HEADERS,
-    ApiClient,
+    SERVER_ERROR,
+    HttpApiClient,
     classify_error,
-    describe_error,
     make_http_session,
+    record_cancelled,
+    record_failure,
 )
 from hpcansible.bench.config import BenchConfig
 from hpcansible.bench.prompts import Prompt
@@ -48,21 +49,20 @@ class StreamResult:
         self.output_tokens = -1
         self.detail: dict[str, Any] | None = None
 
+    def server_error(self, error: object) -> None:
+        """The line is the server's error object: it ends the stream, its text kept."""
+        self.error = SERVER_ERROR
+        self.final = True
+        self.detail = {"error_detail": str(error)[:ERROR_DETAIL_CHARS]}
 
-class StreamingLlmClient(ApiClient):
+
+class StreamingLlmClient(HttpApiClient):
     """Posts a precomputed JSON body and times each streamed line."""
 
     def __init__(self, config: BenchConfig, prompts: list[Prompt]) -> None:
         super().__init__(config)
-        self.url = self.build_url()
-        # parsed once: aiohttp would otherwise parse the string on every request
-        self._url = URL(self.url)
         # Bodies are encoded once: the hot path only picks bytes by index.
         self.bodies = [json.dumps(self.build_body(p)).encode() for p in prompts]
-        self.session: aiohttp.ClientSession | None = None
-
-    @abstractmethod
-    def build_url(self) -> str: ...
 
     @abstractmethod
     def build_body(self, prompt: Prompt) -> dict[str, Any]: ...
@@ -89,10 +89,6 @@ class StreamingLlmClient(ApiClient):
 
         trace.on_request_headers_sent.append(headers_sent)
         return trace
-
-    async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
 
     def describe(self) -> dict[str, Any]:
         return {"url": self.url, "model": self.config.model}
@@ -153,12 +149,9 @@ class StreamingLlmClient(ApiClient):
                 elif not finished:
                     rec.error[i] = BROKEN_STREAM
         except asyncio.CancelledError:
-            rec.error[i] = "cancelled"
-            rec.done[i] = perf_counter_ns()
+            record_cancelled(rec, i)
             raise
         except Exception as error:  # every failure becomes a counted error class
-            rec.error[i] = classify_error(error, got_response)
-            rec.done[i] = perf_counter_ns()
-            rec.detail[i] = {**(rec.detail[i] or {}), "error_detail": describe_error(error)}
+            record_failure(rec, i, classify_error(error, got_response), error)
             if chunks:
                 rec.first_token[i] = chunks[0]

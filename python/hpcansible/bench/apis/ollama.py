@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hpcansible.bench.apis.base import ERROR_DETAIL_CHARS, SERVER_ERROR, join_url
+from hpcansible.bench.apis.base import join_url
 from hpcansible.bench.apis.llm import StreamingLlmClient, StreamResult, merge_body
 from hpcansible.bench.prompts import Prompt
 
@@ -50,9 +50,7 @@ class OllamaClient(StreamingLlmClient):
     def parse_line(self, line: bytes, out: StreamResult) -> None:
         item = json.loads(line)
         if "error" in item:
-            out.error = SERVER_ERROR
-            out.final = True
-            out.detail = {"error_detail": str(item["error"])[:ERROR_DETAIL_CHARS]}
+            out.server_error(item["error"])
             return
         if self.chat:
             message = item.get("message") or {}

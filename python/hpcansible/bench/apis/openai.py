@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hpcansible.bench.apis.base import ERROR_DETAIL_CHARS, SERVER_ERROR, join_url
+from hpcansible.bench.apis.base import join_url
 from hpcansible.bench.apis.llm import StreamingLlmClient, StreamResult, merge_body
 from hpcansible.bench.prompts import Prompt
 
@@ -57,9 +57,7 @@ class OpenAiClient(StreamingLlmClient):
             return
         item = json.loads(data)
         if "error" in item:
-            out.error = SERVER_ERROR
-            out.final = True
-            out.detail = {"error_detail": str(item["error"])[:ERROR_DETAIL_CHARS]}
+            out.server_error(item["error"])
             return
         choices = item.get("choices")
         if choices:

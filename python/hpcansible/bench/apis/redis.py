@@ -18,7 +18,14 @@ import redis.asyncio as aioredis
 import redis.asyncio.connection as redis_connection
 import redis.exceptions as redis_errors
 
-from hpcansible.bench.apis.base import CONNECT, OTHER, TIMEOUT, ApiClient, describe_error
+from hpcansible.bench.apis.base import (
+    CONNECT,
+    OTHER,
+    TIMEOUT,
+    ApiClient,
+    record_cancelled,
+    record_failure,
+)
 from hpcansible.bench.config import BenchConfig
 from hpcansible.bench.recorder import Recorder
 from hpcansible.errors import StepFailed
@@ -133,10 +140,7 @@ class RedisClient(ApiClient):
             rec.end[i] = now
             rec.done[i] = now
         except asyncio.CancelledError:
-            rec.error[i] = "cancelled"
-            rec.done[i] = perf_counter_ns()
+            record_cancelled(rec, i)
             raise
         except Exception as error:  # every failure becomes a counted error class
-            rec.error[i] = classify_redis_error(error)
-            rec.done[i] = perf_counter_ns()
-            rec.detail[i] = {**(rec.detail[i] or {}), "error_detail": describe_error(error)}
+            record_failure(rec, i, classify_redis_error(error), error)
