@@ -31,7 +31,7 @@ EXAMPLES = r"""
 - name: Quote an image path
   ansible.builtin.debug:
     msg: "{{ '$HOME/containers/ollama.sif' | hpcansible.hpc.shell_path }}"
-  # "${HOME}"'/containers/ollama.sif'
+  # "${HOME}"/containers/ollama.sif
 """
 
 RETURN = r"""

@@ -40,6 +40,7 @@ EXPORTERS = {
     "none": {"port": 0, "job_suffix": ""},
 }
 INSTALL_METHODS = ("binary", "download", "apptainer", "module")
+CLIENT_METRICS_PORT = 9101
 
 
 # --- a small schema language: each field is a checker(value, where) -> normalized value --------
@@ -198,18 +199,32 @@ RESOURCES = mapping(
     }
 )
 CONTAINER = mapping({"docker_source": text, "image_path": text, "args": list_of(text)})
-INSTALL = mapping(
-    {
-        "method": one_of(*INSTALL_METHODS),
-        "binary": text,
-        "url": text,
-        "sha256": text,
-        "module": text,
-        "image": text,
-        "version": text,
-        "gpu": boolean,
-    }
-)
+INSTALL_FIELDS: dict[str, Checker] = {
+    "binary": text,
+    "url": text,
+    "sha256": text,
+    "module": text,
+    "image": text,
+    "version": text,
+    "gpu": boolean,
+}
+
+
+def install_schema(methods: tuple[str, ...], keys: tuple[str, ...]) -> Checker:
+    return mapping({"method": one_of(*methods), **{key: INSTALL_FIELDS[key] for key in keys}})
+
+
+INSTALL = install_schema(INSTALL_METHODS, tuple(INSTALL_FIELDS))
+# What each role can do with `install:` (its <prefix>_install_method choices and the variables of
+# INSTALL_VARS in its meta/argument_specs.yml). llamacpp_service runs llama_cpp.server from
+# llamacpp_service_python and takes no install settings.
+INSTALL_BY_PROGRAM: dict[str, Checker] = {
+    "ollama": INSTALL,
+    "redis": install_schema(("binary", "apptainer", "module"), ("binary", "image", "module")),
+    "prometheus": install_schema(
+        INSTALL_METHODS, ("binary", "url", "sha256", "image", "module", "version")
+    ),
+}
 HEALTH_CHECK = mapping(
     {"endpoint": text, "timeout": integer, "retries": integer, "interval": integer}
 )
@@ -277,7 +292,7 @@ PROMETHEUS_KEYS: dict[str, Checker] = {
     "extra_scrape_configs": list_of(anything),
     "container": CONTAINER,
     "container_image": text,
-    "install": INSTALL,
+    "install": INSTALL_BY_PROGRAM["prometheus"],
     "enable_cadvisor": boolean,
     "cadvisor_port": port,
 }
@@ -389,6 +404,10 @@ def load_service(path: Path) -> dict:
         raise RecipeError(f"{path}: this is a Prometheus recipe; pass it as the third recipe")
     service_type = infer_service_type(body, where)
     schema = {**COMMON_SERVICE_KEYS, **SERVICE_KEYS_BY_TYPE[service_type]}
+    if service_type in INSTALL_BY_PROGRAM:
+        schema["install"] = INSTALL_BY_PROGRAM[service_type]
+    else:
+        del schema["install"]
     if "name" not in body:
         raise RecipeError(f"{where}.name: missing (a short name such as {service_type})")
     recipe = mapping(schema)(body, where)
@@ -406,6 +425,14 @@ def load_service(path: Path) -> dict:
     )
     health = recipe.get("health_check", {})
     warnings = []
+    install = install_settings(recipe)
+    if install and service_type not in INSTALL_BY_PROGRAM:
+        key = "container.image_path" if install["method"] == "apptainer" else "command"
+        warnings.append(
+            f"{where}.{key}: not used; the {service_type}_service role provides the "
+            f"{service_type} program itself"
+        )
+        install = {}
     if recipe.get("container", {}).get("docker_source"):
         warnings.append(
             f"{where}.container.docker_source: not pulled here; build the Apptainer image once "
@@ -430,7 +457,7 @@ def load_service(path: Path) -> dict:
         else "",
         "resources": resources_of(recipe),
         "environment": environment,
-        "install": install_settings(recipe),
+        "install": install,
         "args": recipe.get("args", []),
         "settings": {
             name: recipe[name] for name in SERVICE_KEYS_BY_TYPE[service_type] if name in recipe
@@ -664,8 +691,7 @@ def role_vars(recipes: dict, site_programs: list[str] = ()) -> tuple[dict, list[
     if "linger" in parameters:
         variables["benchmark_client_linger"] = parameters.pop("linger")
     variables["benchmark_client_parameters"] = parameters
-    if client["metrics_port"]:
-        variables["benchmark_client_metrics_port"] = client["metrics_port"]
+    variables["benchmark_client_metrics_port"] = client["metrics_port"] or CLIENT_METRICS_PORT
     if client["linger"] is not None:
         variables["benchmark_client_linger"] = client["linger"]
     variables.update(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import secrets
 import sys
@@ -17,20 +18,20 @@ from hpcansible.paths import INVENTORY, PROJECT_ROOT, sessions_home
 COLLECTIONS = PROJECT_ROOT / "collections"
 
 
-def collection_module_utils():
-    """The collection's recipes module (the same code the playbook's action plugin runs)."""
+def collection_module_utils(name: str = "recipes"):
+    """A module of the collection's module_utils: the same code the playbooks run."""
     if str(COLLECTIONS) not in sys.path:
         sys.path.insert(0, str(COLLECTIONS))
-    from ansible_collections.hpcansible.hpc.plugins.module_utils import recipes
-
-    return recipes
+    return importlib.import_module(
+        f"ansible_collections.hpcansible.hpc.plugins.module_utils.{name}"
+    )
 
 
 def new_session_id(service_name: str) -> str:
-    """<service>_<UTC date>_<time>_<4 hex>: sortable, unique, a valid Ansible group name."""
+    """<service>_<UTC date>_<time>_<6 hex>: sortable, unique, a valid Ansible group name."""
     stem = "".join(c if c.isalnum() else "_" for c in service_name.lower()) or "session"
     stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
-    return f"{stem}_{stamp}_{secrets.token_hex(2)}"
+    return f"{stem}_{stamp}_{secrets.token_hex(3)}"
 
 
 def profile_dir(profile: str) -> Path:
