@@ -102,6 +102,7 @@ from ansible_collections.hpcansible.hpc.plugins.module_utils.slurm import (
     JobInfo,
     Slurm,
     SlurmError,
+    job_id_key,
 )
 
 ROLE_ORDER = ("service", "prometheus", "client")
@@ -196,7 +197,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
     def populate(self, jobs: list[JobInfo]) -> None:
         strict = self.get_option("strict")
         pending = []
-        for job in sorted(jobs, key=lambda job: (role_rank(job), int(job.job_id or 0))):
+        for job in sorted(jobs, key=lambda job: (role_rank(job), job_id_key(job.job_id))):
             if not job.nodes:
                 pending.append(job.as_dict())
                 continue

@@ -126,6 +126,11 @@ class JobInfo:
         return data
 
 
+def job_id_key(job_id: str) -> tuple[int, ...]:
+    """Sort key for job ids, array and heterogeneous ones too: '12', '12_3', '12+1'."""
+    return tuple(int(part) for part in re.findall(r"\d+", str(job_id))) or (0,)
+
+
 # --- host lists --------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -13,7 +14,16 @@ from hpcansible import __version__
 from hpcansible.errors import UserError
 
 # Each module exposes register(subparsers); the parser it adds sets `func(args) -> int`.
-SUBCOMMAND_MODULES = ("hpcansible.run", "hpcansible.testbed", "hpcansible.bench.cli")
+SUBCOMMAND_MODULES = (
+    "hpcansible.run",
+    "hpcansible.status",
+    "hpcansible.stop",
+    "hpcansible.tunnel",
+    "hpcansible.snapshot",
+    "hpcansible.doctor",
+    "hpcansible.testbed",
+    "hpcansible.bench.cli",
+)
 
 EXIT_CODES = """exit codes:
   0    success
@@ -37,8 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def interrupt(number: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # SIGTERM and SIGHUP end a command like Ctrl-C does: its cleanup runs (run installs its own).
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGHUP, interrupt)
     try:
         return int(args.func(args))
     except UserError as error:

@@ -76,6 +76,8 @@ class StepProgress:
                     self.current = (int(match.group(1)), match.group(2).strip())
                     self.step_started = time.monotonic()
                     self.task = ""
+                    if not self._spinner:  # a log or a pipe: say when each step starts, too
+                        self._write(f"[{match.group(1)}/6] {self.current[1]} ...\n")
             elif kind == "playbook_on_task_start":
                 self.task = data.get("task", "")
             elif kind == "runner_on_unreachable" or (

@@ -7,9 +7,12 @@ import argparse
 import json
 import signal
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hpcansible.cluster import cancel_session, slurm_for
 from hpcansible.errors import UserError
 from hpcansible.progress import StepProgress
 from hpcansible.runner import run_playbook
@@ -20,8 +23,13 @@ from hpcansible.sessions import (
     profile_dir,
     session_dir,
 )
+from hpcansible.stop import stop_session
+from hpcansible.tunnel import close_tunnel, open_tunnel
 
 KINDS = ("service", "client", "prometheus")
+# Seconds between the client's summary and the end of the session under --wait: more than
+# one scrape interval, so that Prometheus holds the client's final counters.
+SCRAPE_GRACE_S = 12
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,6 +55,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="render recipes, scripts and prometheus.yml; submit nothing",
     )
     parser.add_argument("--session-id", help="name the session yourself (letters, digits, _)")
+    parser.add_argument(
+        "--open-tunnel",
+        action="store_true",
+        help="open the SSH tunnel to Prometheus on a free local port and print its URL",
+    )
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="stay until the client finishes, then collect the results and end the session",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="show Ansible's output live")
     parser.set_defaults(func=run)
 
@@ -108,16 +126,6 @@ class Interrupt:
         return bool(self.signal_name)
 
 
-def stop_session(session_id: str, profile: Path, reason: str, data_dir: Path) -> bool:
-    result = run_playbook(
-        "teardown.yml",
-        {"hpcansible_session_id": session_id, "hpcansible_stop_reason": reason},
-        inventory=[profile],
-        private_data_dir=data_dir,
-    )
-    return result.ok
-
-
 def run(args: argparse.Namespace) -> int:
     profile = profile_dir(args.profile)
     paths = recipe_paths(args, profile)
@@ -126,11 +134,11 @@ def run(args: argparse.Namespace) -> int:
     directory = session_dir(session_id)
     (directory / "logs").mkdir(parents=True, exist_ok=True)
     log_path = directory / "logs" / "ansible.log"
-    runner_dir = directory / ".runner"
     print(f"session {session_id}  ({directory})", file=sys.stderr)
     progress = StepProgress(quiet=args.verbose)
     extravars = {
         "hpcansible_session_id": session_id,
+        "hpcansible_profile": str(profile),
         "hpcansible_recipes": {kind: str(path) for kind, path in paths.items()},
     }
     with Interrupt() as interrupt:
@@ -139,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
                 "session.yml",
                 extravars,
                 inventory=[profile],
-                private_data_dir=runner_dir,
+                private_data_dir=directory / ".runner",
                 check=args.dry_run,
                 verbose=args.verbose,
                 log_path=log_path,
@@ -148,25 +156,76 @@ def run(args: argparse.Namespace) -> int:
             )
         finally:
             progress.close(ok=not interrupt())
+        record = read_record(directory)
+        if result.ok and not args.dry_run and not interrupt():
+            if args.open_tunnel:
+                record = keep_tunnel_open(directory, record)
+            if args.wait:
+                record = wait_for_client(session_id, profile, directory, interrupt)
         if interrupt():
-            print(
-                f"hpcansible: {interrupt.signal_name}: cancelling the session's jobs",
-                file=sys.stderr,
-            )
-            mark_interrupted(directory, interrupt.signal_name)
-            stop_session(session_id, profile, f"interrupted ({interrupt.signal_name})", runner_dir)
+            cancel_interrupted(session_id, profile, directory, interrupt.signal_name)
             return 130
-    record = read_record(directory)
-    if args.json:
-        print(json.dumps(record, indent=2))
     if not result.ok:
+        if args.json:
+            print(json.dumps(record, indent=2))
         reason = result.failures[-1] if result.failures else f"ansible-runner {result.status}"
         print(f"hpcansible: {reason.splitlines()[0]}", file=sys.stderr)
         print(f"hpcansible: details: {log_path}", file=sys.stderr)
         return 1
-    if not args.json:
+    if args.json:
+        print(json.dumps(record, indent=2))
+    else:
         print_summary(record, args.dry_run)
     return 0
+
+
+def cancel_interrupted(session_id: str, profile: Path, directory: Path, signal_name: str) -> None:
+    print(f"hpcansible: {signal_name}: cancelling the session's jobs", file=sys.stderr)
+    close_tunnel(read_record(directory))
+    # Straight to scancel by tag, twice: a submission in flight when Ansible was killed may
+    # land just after the first sweep.
+    cancelled = cancel_session(profile, session_id)
+    time.sleep(1)
+    cancelled += cancel_session(profile, session_id)
+    mark_interrupted(directory, signal_name, cancelled)
+
+
+def keep_tunnel_open(directory: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """A tunnel that outlives this command; `stop` closes it."""
+    process, url = open_tunnel(record, detach=True, log=directory / "logs" / "tunnel.log")
+    record.update(tunnel_pid=process.pid, tunnel_url=url)
+    write_record(directory, record)
+    print(
+        f"tunnel open: {url}  (closed by `python -m hpcansible stop {record['id']}`)",
+        file=sys.stderr,
+    )
+    return record
+
+
+def wait_for_client(
+    session_id: str, profile: Path, directory: Path, interrupt: Interrupt
+) -> dict[str, Any]:
+    """Until the client has written its summary; then one more scrape, and the session ends."""
+    record = read_record(directory)
+    summary = Path(record.get("results_dir", directory / "results")) / "summary.json"
+    print(f"waiting for the client to finish ({summary})", file=sys.stderr)
+    while not summary.exists() and not interrupt():
+        if not client_still_running(profile, session_id):
+            print("hpcansible: the client job ended without a summary", file=sys.stderr)
+            break
+        time.sleep(2)
+    # Let Prometheus scrape the client's final counters before its snapshot is taken.
+    deadline = time.monotonic() + SCRAPE_GRACE_S
+    while time.monotonic() < deadline and not interrupt():
+        time.sleep(0.2)
+    if interrupt():
+        return record
+    stop_session(session_id, profile, "finished (--wait)")
+    return read_record(directory)
+
+
+def client_still_running(profile: Path, session_id: str) -> bool:
+    return any(job.active for job in slurm_for(profile).session_jobs(session_id, role="client"))
 
 
 def read_record(directory: Path) -> dict[str, Any]:
@@ -176,10 +235,21 @@ def read_record(directory: Path) -> dict[str, Any]:
         return {"id": directory.name, "status": "unknown"}
 
 
-def mark_interrupted(directory: Path, signal_name: str) -> None:
-    record = read_record(directory)
-    record.update(status="interrupted", interrupted_by=signal_name)
+def write_record(directory: Path, record: dict[str, Any]) -> None:
     (directory / "session.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+def mark_interrupted(directory: Path, signal_name: str, cancelled: list[str]) -> None:
+    record = read_record(directory)
+    record.update(
+        status="interrupted",
+        interrupted_by=signal_name,
+        stopped=datetime.now(UTC).isoformat(),
+        cancelled_jobs=sorted(set(record.get("cancelled_jobs", [])) | set(cancelled)),
+    )
+    for job in record.get("jobs", {}).values():
+        job["state"] = "CANCELLED"
+    write_record(directory, record)
 
 
 def print_summary(record: dict[str, Any], dry_run: bool) -> None:

@@ -103,6 +103,8 @@ def run_playbook(
         cancel_callback=cancel,
         project_dir=str(PROJECT_ROOT),
         suppress_env_files=True,
+        # How often ansible-runner asks `cancel`: Ctrl-C must stop Ansible within a second.
+        settings={"pexpect_timeout": 0.5},
     )
     return PlaybookResult(
         status=runner.status, rc=runner.rc, failures=failures, debug_messages=debug_messages

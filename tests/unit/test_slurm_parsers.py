@@ -801,3 +801,10 @@ def test_describe_failure_without_output():
     assert describe_failure(job, "") == (
         "job 3 (n) TIMEOUT, reason TimeLimit, exit code 0:15; no output in its output file"
     )
+
+
+def test_job_ids_sort_numerically_with_array_and_het_ids():
+    from ansible_collections.hpcansible.hpc.plugins.module_utils.slurm import job_id_key
+
+    ids = ["12_10", "9", "12_3", "12", "12+1"]
+    assert sorted(ids, key=job_id_key) == ["9", "12", "12+1", "12_3", "12_10"]

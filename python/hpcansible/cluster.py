@@ -1,0 +1,87 @@
+"""SLURM as a site profile reaches it: locally, or on its login host over SSH.
+
+The CLI uses this for what must be fast and must work when Ansible cannot (status, and
+cancelling a session's jobs within seconds of Ctrl-C). It drives the collection's own SLURM
+layer (plugins/module_utils/slurm.py), so the parsing and the session tags are the module's.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from hpcansible.sessions import collection_module_utils
+
+
+@dataclass(frozen=True)
+class LoginHost:
+    host: str
+    port: int = 0
+    user: str = ""
+
+    def ssh_argv(self) -> list[str]:
+        argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+        if self.port:
+            argv += ["-p", str(self.port)]
+        if self.user:
+            argv += ["-l", self.user]
+        return [*argv, self.host, "--"]
+
+
+def login_host(profile: Path) -> LoginHost | None:
+    """The login host the profile's slurm_jobs inventory queries, or None for local SLURM."""
+    for path in sorted(profile.glob("*slurm_jobs.y*ml")):
+        config = yaml.safe_load(path.read_text()) or {}
+        if config.get("login_host"):
+            return LoginHost(
+                str(config["login_host"]),
+                int(config.get("login_port") or 0),
+                str(config.get("login_user") or ""),
+            )
+    return None
+
+
+def command_runner(login: LoginHost | None, timeout: float = 30):
+    prefix = login.ssh_argv() if login else []
+
+    def run(argv: Sequence[str], stdin: str | None = None) -> tuple[int, str, str]:
+        command = [*prefix, shlex.join(argv)] if prefix else list(argv)
+        if not prefix and shutil.which(command[0]) is None:
+            return 127, "", f"{command[0]}: not found on this machine (is SLURM installed here?)"
+        try:
+            done = subprocess.run(
+                command,
+                input=stdin if stdin is not None else "",
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return 124, "", f"{command[0]}: no answer within {timeout:g} s"
+        return done.returncode, done.stdout, done.stderr
+
+    return run
+
+
+def slurm_for(profile: Path):
+    """A module_utils.slurm.Slurm bound to the profile's SLURM."""
+    slurm_utils = collection_module_utils("slurm")
+    return slurm_utils.Slurm(command_runner(login_host(profile)))
+
+
+def cancel_session(profile: Path, session_id: str, timeout: float = 15) -> list[str]:
+    """Cancel every job carrying the session's tag; wait until they are gone. Their ids."""
+    slurm = slurm_for(profile)
+    jobs = [job for job in slurm.session_jobs(session_id) if job.active]
+    ids = [job.job_id for job in jobs]
+    if ids:
+        slurm.cancel(ids)
+        slurm.wait_gone(ids, timeout=timeout)
+    return ids

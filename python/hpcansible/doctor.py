@@ -1,0 +1,42 @@
+"""`doctor [--profile P]`: preflight on the target cluster (playbooks/doctor.yml)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hpcansible.runner import run_playbook
+from hpcansible.sessions import profile_dir
+
+REPORT_TASK = "Report the checklist"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "doctor",
+        help="check the cluster: SLURM, partition/account/QoS, programs, shared folder, internet",
+        description="Run playbooks/doctor.yml against a site profile and print a checklist; "
+        "exit 1 when something would stop a session.",
+    )
+    parser.add_argument(
+        "--profile", default="testbed", help="site profile under inventory/ or a path"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show Ansible's output")
+    parser.set_defaults(func=doctor)
+
+
+def doctor(args: argparse.Namespace) -> int:
+    profile = profile_dir(args.profile)
+    result = run_playbook(
+        "doctor.yml",
+        {"hpcansible_profile": str(profile)},
+        inventory=[profile],
+        verbose=args.verbose,
+    )
+    for line in result.debug_messages.get(REPORT_TASK, []):
+        print(line)
+    if not result.ok:
+        reason = result.failures[-1] if result.failures else f"ansible-runner {result.status}"
+        print(f"hpcansible: doctor: {reason.splitlines()[0]}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,97 @@
+"""`prometheus ID`: browse a finished session's metrics with the real Prometheus binary."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from hpcansible.errors import UserError
+from hpcansible.sessions import read_session
+from hpcansible.tunnel import free_local_port
+
+# Serve only what is stored: no scraping, and no retention that would delete old blocks.
+CONFIG = "global:\n  scrape_interval: 1h\nscrape_configs: []\n"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "prometheus",
+        help="serve a session's TSDB snapshot locally, with the real Prometheus",
+        description="Copy the session's TSDB snapshot (or, without one, its TSDB folder as the "
+        "job left it) to a temporary folder and serve it with Prometheus on 127.0.0.1 until "
+        "Ctrl-C.",
+    )
+    parser.add_argument("session_id", metavar="ID")
+    parser.add_argument("--port", type=int, default=0, help="local port (default: a free one)")
+    parser.add_argument("--binary", default="prometheus", help="the prometheus program")
+    parser.set_defaults(func=serve)
+
+
+def stored_tsdb(record: dict) -> Path:
+    prometheus = record.get("prometheus", {})
+    for candidate in (prometheus.get("snapshot"), prometheus.get("storage")):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    raise UserError(f"session {record.get('id')}: no TSDB snapshot or folder to serve")
+
+
+def wait_ready(process: subprocess.Popen, url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise UserError(
+                f"prometheus exited with status {process.returncode} before it was ready"
+            )
+        try:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise UserError(f"prometheus not ready at {url} after {timeout:g} s")
+
+
+def serve(args: argparse.Namespace) -> int:
+    record = read_session(args.session_id)
+    source = stored_tsdb(record)
+    binary = shutil.which(args.binary)
+    if binary is None:
+        raise UserError(f"{args.binary}: not found (install Prometheus or give --binary)")
+    port = args.port or free_local_port()
+    with tempfile.TemporaryDirectory(prefix=f"hpcansible-{args.session_id}-") as work:
+        data = Path(work) / "data"
+        # A copy: Prometheus writes into its TSDB, the session's snapshot stays as it was taken.
+        shutil.copytree(source, data, ignore=shutil.ignore_patterns("lock", "snapshots"))
+        config = Path(work) / "prometheus.yml"
+        config.write_text(CONFIG)
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={data}",
+                "--storage.tsdb.retention.time=100y",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(Path(work) / "prometheus.log").open("wb"),
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_ready(process, url)
+            print(
+                f"session {args.session_id}'s metrics ({source}): {url}  (Ctrl-C stops)", flush=True
+            )
+            process.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
+    print("stopped", file=sys.stderr)
+    return 0

@@ -1,0 +1,126 @@
+"""`stop ID|--all` and `logs ID`: end a session (found by its tag) and read its jobs' output."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from hpcansible.cluster import slurm_for
+from hpcansible.errors import UserError
+from hpcansible.runner import run_playbook
+from hpcansible.sessions import list_sessions, profile_dir, read_session, session_dir
+from hpcansible.tunnel import close_tunnel
+
+ACTIVE = ("starting", "running", *(f"step {n}" for n in range(1, 7)))
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    stop = subparsers.add_parser(
+        "stop",
+        help="cancel every job of a session, snapshot its metrics, record it",
+        description="Snapshot Prometheus's TSDB, cancel every job carrying the session's tag "
+        "(also after the CLI was killed), wait until they are gone, close an open tunnel and "
+        "record it in session.json. Running it twice is harmless.",
+    )
+    stop.add_argument("session_id", nargs="?", metavar="ID")
+    stop.add_argument("--all", action="store_true", help="every session that still has jobs")
+    stop.add_argument("--profile", help="site profile (default: the session's own)")
+    stop.set_defaults(func=stop_command)
+    logs = subparsers.add_parser("logs", help="the output of a session's jobs")
+    logs.add_argument("session_id", metavar="ID")
+    logs.add_argument("--role", choices=("service", "client", "prometheus"), help="one job only")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
+    logs.set_defaults(func=logs_command)
+
+
+def stop_session(session_id: str, profile: Path, reason: str = "stopped by the user") -> bool:
+    try:
+        record = read_session(session_id)
+    except UserError:
+        record = {}
+    close_tunnel(record)
+    result = run_playbook(
+        "teardown.yml",
+        {"hpcansible_session_id": session_id, "hpcansible_stop_reason": reason},
+        inventory=[profile],
+        private_data_dir=session_dir(session_id) / ".runner",
+        log_path=session_dir(session_id) / "logs" / "ansible.log",
+    )
+    if not result.ok:
+        reason = result.failures[-1] if result.failures else result.status
+        raise UserError(f"stopping {session_id} failed: {reason.splitlines()[0]}")
+    return True
+
+
+def sessions_with_jobs(profile: Path) -> list[str]:
+    tagged = {job.session for job in slurm_for(profile).queue() if job.session and job.active}
+    recorded = {s["id"] for s in list_sessions() if s.get("status") in ACTIVE}
+    return sorted(tagged | recorded)
+
+
+def stop_command(args: argparse.Namespace) -> int:
+    if args.all == bool(args.session_id):
+        raise UserError("give a session ID or --all")
+    if args.all:
+        profile = profile_dir(args.profile or "testbed")
+        targets = sessions_with_jobs(profile)
+    else:
+        targets = [args.session_id]
+    for session_id in targets:
+        if args.profile:
+            profile = profile_dir(args.profile)
+        else:
+            try:
+                profile = profile_dir(read_session(session_id).get("profile") or "testbed")
+            except UserError:
+                profile = profile_dir("testbed")
+        stop_session(session_id, profile)
+        print(f"stopped {session_id}")
+    if not targets:
+        print("no session has jobs", file=sys.stderr)
+    return 0
+
+
+def log_files(session_id: str, role: str | None) -> list[tuple[str, Path]]:
+    record = read_session(session_id)
+    roles = (
+        [role]
+        if role
+        else [r for r in ("service", "client", "prometheus") if r in record.get("jobs", {})]
+    )
+    files = []
+    for name in roles:
+        job = record.get("jobs", {}).get(name)
+        if not job:
+            raise UserError(f"session {session_id} has no {name} job")
+        files.append((name, Path(job["log"])))
+    return files
+
+
+def logs_command(args: argparse.Namespace) -> int:
+    files = log_files(args.session_id, args.role)
+    positions = {}
+    for role, path in files:
+        if len(files) > 1:
+            print(f"==> {role}: {path} <==")
+        text = path.read_text(errors="replace") if path.exists() else "(no output yet)\n"
+        sys.stdout.write(text)
+        positions[path] = path.stat().st_size if path.exists() else 0
+    if not args.follow:
+        return 0
+    try:
+        while True:
+            for role, path in files:
+                if path.exists() and path.stat().st_size > positions[path]:
+                    with path.open(errors="replace") as handle:
+                        handle.seek(positions[path])
+                        chunk = handle.read()
+                    positions[path] += len(chunk.encode())
+                    prefix = f"[{role}] " if len(files) > 1 else ""
+                    sys.stdout.write("".join(prefix + line for line in chunk.splitlines(True)))
+                    sys.stdout.flush()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return 0

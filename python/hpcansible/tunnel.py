@@ -1,0 +1,134 @@
+"""SSH tunnels to a session's Prometheus through the cluster's login host."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hpcansible.errors import UserError
+from hpcansible.sessions import read_session, session_dir
+
+ATTEMPTS = 5
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "tunnel",
+        help="the SSH tunnel command to a session's Prometheus (or open it)",
+        description="Print the ssh command that forwards a local port to the session's "
+        "Prometheus through the login host; with --open, open it on a free local port and keep "
+        "it open until Ctrl-C.",
+    )
+    parser.add_argument("session_id", metavar="ID")
+    parser.add_argument("--open", action="store_true", help="open the tunnel here")
+    parser.set_defaults(func=tunnel_command)
+
+
+def free_local_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def tunnel_argv(tunnel: dict[str, Any], local_port: int) -> list[str]:
+    destination = tunnel["login_host"]
+    if tunnel.get("login_user"):
+        destination = f"{tunnel['login_user']}@{destination}"
+    return [
+        "ssh",
+        "-N",
+        "-o", "ExitOnForwardFailure=yes",
+        "-o", "ServerAliveInterval=15",
+        "-o", "ServerAliveCountMax=3",
+        "-o", "BatchMode=yes",
+        "-L", f"127.0.0.1:{local_port}:{tunnel['remote_host']}:{tunnel['remote_port']}",
+        "-p", str(tunnel["login_port"]),
+        destination,
+    ]  # fmt: skip
+
+
+def port_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def open_tunnel(
+    record: dict[str, Any], detach: bool, log: Path | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start ssh on a free local port; retried when another program takes the port first."""
+    tunnel = record.get("tunnel")
+    if not tunnel:
+        raise UserError(f"session {record.get('id')}: no tunnel yet (Prometheus did not start)")
+    last_error = ""
+    for _ in range(ATTEMPTS):
+        port = free_local_port()
+        output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - handed to ssh
+        process = subprocess.Popen(
+            tunnel_argv(tunnel, port),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output if log else subprocess.PIPE,
+            start_new_session=detach,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if port_answers(port):
+                return process, f"http://127.0.0.1:{port}"
+            if process.poll() is not None:
+                break
+            time.sleep(0.1)
+        if process.poll() is None:
+            process.terminate()
+        last_error = (process.stderr.read().decode().strip() if process.stderr else "") or (
+            f"see {log}" if log else "ssh exited"
+        )
+        if "already in use" not in last_error:
+            break
+    raise UserError(
+        f"cannot open the tunnel ({' '.join(tunnel_argv(tunnel, 0)[-4:])}): {last_error}"
+    )
+
+
+def close_tunnel(record: dict[str, Any]) -> bool:
+    """Stop the tunnel `run --open-tunnel` left open, if it is still ours."""
+    pid = record.get("tunnel_pid")
+    if not pid:
+        return False
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    if not command or Path(command[0].decode()).name != "ssh":
+        return False
+    os.kill(pid, signal.SIGTERM)
+    return True
+
+
+def tunnel_command(args: argparse.Namespace) -> int:
+    record = read_session(args.session_id)
+    if not args.open:
+        if not record.get("tunnel_command"):
+            raise UserError(f"session {args.session_id}: no tunnel yet (Prometheus did not start)")
+        print(record["tunnel_command"])
+        return 0
+    process, url = open_tunnel(
+        record, detach=False, log=session_dir(args.session_id) / "logs" / "tunnel.log"
+    )
+    print(f"Prometheus of {args.session_id}: {url}  (Ctrl-C closes the tunnel)")
+    try:
+        process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        process.wait(timeout=10)
+    print("tunnel closed", file=sys.stderr)
+    return 0
