@@ -106,7 +106,10 @@ def test_run_json_and_status_json_agree(sessions):
     assert read_record(session_id)["status"] == "stopped"
 
 
-@pytest.mark.parametrize("step", [1, 2, 3, 4, 5, 6])
+@pytest.mark.parametrize(
+    "step",
+    [pytest.param(step, marks=() if step == 3 else pytest.mark.slow) for step in range(1, 7)],
+)
 def test_ctrl_c_at_each_step_cancels_the_sessions_jobs(sessions, step):
     session_id = unique(f"ctrlc{step}")
     sessions.append(session_id)
@@ -210,6 +213,7 @@ def test_wait_collects_results_and_the_snapshot_serves_the_sessions_series(sessi
         assert server.wait(timeout=60) == 0
 
 
+@pytest.mark.slow
 def test_two_sessions_do_not_collide_and_stop_separately(sessions):
     first, second = unique("twin_a"), unique("twin_b")
     sessions.extend([first, second])

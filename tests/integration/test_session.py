@@ -222,6 +222,7 @@ def test_step3_client_failure_keeps_the_service_running(sessions, tmp_path):
     assert http_json(f"{record['service_endpoint']}/api/version")["version"]
 
 
+@pytest.mark.slow
 def test_step4_bad_prometheus_config_is_caught_by_promtool(sessions, tmp_path):
     recipes = recipe_set("ollama")
     recipes[2] = write_recipe(
