@@ -14,7 +14,7 @@ APT_PACKAGES := slurmctld slurmd slurm-client munge openssh-server openssh-clien
 	nginx wrk iproute2 util-linux procps python3-venv git
 
 .PHONY: help demo test system-packages venv testbed testbed-down lint unit integration \
-	molecule build clean
+	molecule build clean collection-link
 
 help:
 	@echo "make demo   install everything, bring the testbed up, run the default session"
@@ -43,7 +43,15 @@ testbed: system-packages venv
 testbed-down: venv
 	$(PY) -m hpcansible testbed down
 
-lint: venv
+# ansible-lint and molecule (ansible-compat) install a copy of the collection into
+# .ansible/collections unless a symlink to this checkout is already there: without it they
+# would test a stale copy after an edit.
+ANSIBLE_CACHE_LINK := .ansible/collections/ansible_collections/hpcansible/hpc
+collection-link:
+	@if [ ! -L $(ANSIBLE_CACHE_LINK) ]; then rm -rf $(ANSIBLE_CACHE_LINK); \
+		mkdir -p $(dir $(ANSIBLE_CACHE_LINK)) && ln -s ../../../.. $(ANSIBLE_CACHE_LINK); fi
+
+lint: venv collection-link
 	$(VENV)/bin/ruff check python tests plugins molecule
 	$(VENV)/bin/ruff format --check python tests plugins molecule
 	$(VENV)/bin/ansible-lint --profile production
@@ -54,7 +62,7 @@ unit: venv
 integration: testbed
 	$(PYTEST) -q tests/integration
 
-molecule: testbed
+molecule: testbed collection-link
 	@for scenario in $$(cd molecule && ls */molecule.yml | cut -d/ -f1); do \
 		echo "== molecule test -s $$scenario"; \
 		$(VENV)/bin/molecule test -s $$scenario || exit 1; \

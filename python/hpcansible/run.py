@@ -139,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
     extravars = {
         "hpcansible_session_id": session_id,
         "hpcansible_profile": str(profile),
+        "hpcansible_local_session_dir": str(directory),
         "hpcansible_recipes": {kind: str(path) for kind, path in paths.items()},
     }
     with Interrupt() as interrupt:

@@ -47,13 +47,15 @@ def profile_dir(profile: str) -> Path:
 
 def default_recipes(profile: Path) -> dict[str, Path]:
     """The profile's hpcansible_default_recipes, read the way the playbook reads them."""
-    group_vars = profile / "group_vars" / "all.yml"
-    try:
-        defaults = (yaml.safe_load(group_vars.read_text()) or {}).get(
-            "hpcansible_default_recipes", {}
-        )
-    except (OSError, yaml.YAMLError):
-        defaults = {}
+    group_vars = profile / "group_vars"
+    files = [group_vars / "all.yml", *sorted((group_vars / "all").glob("*.yml"))]
+    defaults: dict = {}
+    for path in files:
+        try:
+            settings = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        defaults.update(settings.get("hpcansible_default_recipes", {}))
     return {
         kind: Path(str(path).replace("{{ inventory_dir }}", str(profile))).resolve()
         for kind, path in defaults.items()

@@ -43,7 +43,11 @@ def stop_session(session_id: str, profile: Path, reason: str = "stopped by the u
     close_tunnel(record)
     result = run_playbook(
         "teardown.yml",
-        {"hpcansible_session_id": session_id, "hpcansible_stop_reason": reason},
+        {
+            "hpcansible_session_id": session_id,
+            "hpcansible_stop_reason": reason,
+            "hpcansible_local_session_dir": str(session_dir(session_id)),
+        },
         inventory=[profile],
         private_data_dir=session_dir(session_id) / ".runner",
         log_path=session_dir(session_id) / "logs" / "ansible.log",

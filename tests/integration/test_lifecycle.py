@@ -254,3 +254,26 @@ def test_doctor_names_a_blocker(slurm_testbed, tmp_path):
     assert done.returncode == 1
     assert "FAIL partition gpu: not found" in done.stdout
     assert "Invalid partition name specified" in done.stdout
+
+
+def test_session_through_the_login_node_as_from_a_laptop(sessions):
+    """Profile testbed-ssh: Ansible and the CLI reach SLURM only over SSH to the login node;
+    the cluster-side session directory is apart from the local mirror."""
+    session_id = unique("viassh")
+    sessions.append(session_id)
+    done = cli("run", "--json", "--profile", "testbed-ssh", "--session-id", session_id, *OLLAMA)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads(done.stdout)
+    assert record["hosts"]["slurm_login"] == "login"
+    assert record["session_dir"] == str(
+        Path.home() / "hpcansible-cluster" / "sessions" / session_id
+    )
+    assert (SESSIONS / session_id / "session.json").exists()
+    assert (SESSIONS / session_id / "recipes" / "role_vars.yml").exists()
+    status = cli("status", session_id, "--json", timeout=60)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert json.loads(status.stdout)["healthy"] is True
+    stopped = cli("stop", session_id, timeout=180)
+    assert stopped.returncode == 0, stopped.stderr
+    assert session_jobs(session_id) == []
+    assert read_record(session_id)["status"] == "stopped"

@@ -218,7 +218,7 @@ def test_new_session_id_suffix_is_random(monkeypatch: pytest.MonkeyPatch) -> Non
     assert first.endswith("_00aa") and second.endswith("_00bb")
 
 
-@pytest.mark.parametrize("profile", ["testbed", "meluxina"])
+@pytest.mark.parametrize("profile", ["testbed", "testbed-ssh", "meluxina"])
 def test_default_recipes_resolve_to_existing_files(profile: str) -> None:
     paths = sessions.default_recipes(sessions.profile_dir(profile))
     assert set(paths) == {"service", "client", "prometheus"}
