@@ -9,6 +9,7 @@ token per chunk; the prompt token count is the number of whitespace-separated wo
 from __future__ import annotations
 
 import asyncio
+import os as _os
 import json
 import random
 import sys
@@ -22,6 +23,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from hpcansible.standins import STANDIN_HEADER
+from hpcansible.standins._arrival import request_arrival
 from hpcansible.standins._gocompat import format_go_duration, format_rfc3339_nano
 from hpcansible.standins._ollama_engine import SERVER_BUSY_MESSAGE, Engine, ServerBusy, Timing
 from hpcansible.standins._ollama_models import (
@@ -44,12 +46,52 @@ STORE = web.AppKey("store", ModelStore)
 ENGINE = web.AppKey("engine", Engine)
 
 
-def dumps(document: Any) -> str:
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+# Compact JSON as Go writes it. One encoder for all: json.dumps with options builds a new one per
+# call, which costs more than encoding a token's worth of JSON.
+dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def created_at() -> str:
     return format_rfc3339_nano(time.time_ns())
+
+
+class _Later:
+    """A top-level value of a JSON object that is only known when the object is written."""
+
+    def __repr__(self) -> str:
+        return "LATER"
+
+
+LATER = _Later()
+
+
+def json_filler(document: dict[str, Any]) -> Callable[[dict[str, Any]], bytes]:
+    """Serialize `document` now, except its LATER values; the function fills those in.
+
+    fill(values) returns exactly `dumps(document with values) + "\\n"`, but encodes only the
+    late values: what is the same all along (a long "context") is encoded once, here.
+    """
+    late: list[str] = []
+    texts = ["{"]  # texts[k] comes before late value k; the last one ends the object
+    for position, (key, value) in enumerate(document.items()):
+        texts[-1] += ("," if position else "") + dumps(key) + ":"
+        if value is LATER:
+            late.append(key)
+            texts.append("")
+        else:
+            texts[-1] += dumps(value)
+    texts[-1] += "}\n"
+    head, *rest = (text.encode() for text in texts)
+
+    def fill(values: dict[str, Any]) -> bytes:
+        parts = [head]
+        for key, text in zip(late, rest, strict=True):
+            value = values[key]
+            # str() of an int is its JSON, and a little faster than the encoder
+            parts += ((str(value) if type(value) is int else dumps(value)).encode(), text)
+        return b"".join(parts)
+
+    return fill
 
 
 class ApiError(Exception):
@@ -385,8 +427,12 @@ class Kind(ABC):
         """A function returning the bytes of one streamed token; called once per token."""
 
     @abstractmethod
-    def closing(self, outcome: Outcome) -> bytes:
-        """Everything written after the last token."""
+    def closing(self, outcome: Outcome) -> Callable[[], bytes]:
+        """A function returning everything written after the last token, with its final timing.
+
+        Called before the first token: whatever does not depend on the timing is encoded then,
+        so the end of the stream costs little more than reading the clock.
+        """
 
     @abstractmethod
     def document(self, outcome: Outcome) -> dict[str, Any]:
@@ -401,7 +447,7 @@ class Kind(ABC):
 
 def _generation_handler(kind: Kind) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
-        arrival = time.monotonic()  # the timing reference: before the body is even read
+        arrival = request_arrival(request)  # the timing reference: as the request came in
         engine = request.app[ENGINE]
         try:
             ask = kind.parse(await _read_json(request))
@@ -431,31 +477,59 @@ async def _generate(
             outcome = Outcome(ask, timing, token_count, done_reason)
             return web.json_response(kind.document(outcome), dumps=dumps)
         response = web.StreamResponse(headers={"Content-Type": kind.content_type})
-        await response.prepare(request)  # aiohttp holds the headers back until the first chunk
+        await response.prepare(request)  # sends the headers
         next_chunk = kind.token_chunk(ask)
+        closing = kind.closing(Outcome(ask, timing, token_count, done_reason))
         write = response.write
+        last = token_count - 1
 
-        async def emit(_index: int) -> None:
-            await write(next_chunk())
+        async def emit(index: int) -> None:
+            if index < last:
+                await write(next_chunk())
+                if _os.environ.get("XYIELD") == "all":
+                    _os.sched_yield()
+            elif _os.environ.get("XSPLIT"):
+                await write(next_chunk())
+                await response.write_eof(closing())
+            else:  # the last token, the closing object and the end of the body: one write
+                await response.write_eof(next_chunk() + closing())
+                if _os.environ.get("XSLEEP"):
+                    await asyncio.sleep(0.001)
+                if _os.environ.get("XYIELD"):
+                    _os.sched_yield()
 
         try:
             await engine.generate(timing, token_count, emit)
-            await write(kind.closing(Outcome(ask, timing, token_count, done_reason)))
-            await response.write_eof()
+            if token_count == 0:
+                await response.write_eof(closing())
         except ConnectionResetError:
             pass  # the client went away; its slot is released on the way out
         return response
 
 
-def _durations(outcome: Outcome) -> dict[str, int]:
-    durations = outcome.timing.durations_ns()
+# What the last native object says that depends on when it is written.
+TIMED_FIELDS = (
+    "created_at",
+    "total_duration",
+    "load_duration",
+    "prompt_eval_duration",
+    "eval_duration",
+)
+LATER_TIMES: dict[str, Any] = dict.fromkeys(TIMED_FIELDS, LATER)
+
+
+def _times(timing: Timing) -> dict[str, Any]:
+    return {"created_at": created_at(), **timing.durations_ns()}
+
+
+def _durations(outcome: Outcome, times: dict[str, Any]) -> dict[str, Any]:
     return {
-        "total_duration": durations["total_duration"],
-        "load_duration": durations["load_duration"],
+        "total_duration": times["total_duration"],
+        "load_duration": times["load_duration"],
         "prompt_eval_count": outcome.ask.prompt_tokens,
-        "prompt_eval_duration": durations["prompt_eval_duration"],
+        "prompt_eval_duration": times["prompt_eval_duration"],
         "eval_count": outcome.token_count,
-        "eval_duration": durations["eval_duration"],
+        "eval_duration": times["eval_duration"],
     }
 
 
@@ -485,14 +559,16 @@ class NativeKind(Kind):
         """The prompt's length in words, and whether there is none (a load-only request)."""
 
     @abstractmethod
-    def _final(self, outcome: Outcome, text: str) -> dict[str, Any]:
-        """The last object of the answer, with `text` as its content."""
+    def _final(self, outcome: Outcome, text: str, times: dict[str, Any]) -> dict[str, Any]:
+        """The last object of the answer, with `text` as its content and TIMED_FIELDS `times`."""
 
-    def closing(self, outcome: Outcome) -> bytes:
-        return (dumps(self._final(outcome, "")) + "\n").encode()
+    def closing(self, outcome: Outcome) -> Callable[[], bytes]:
+        fill = json_filler(self._final(outcome, "", LATER_TIMES))
+        timing = outcome.timing
+        return lambda: fill(_times(timing))
 
     def document(self, outcome: Outcome) -> dict[str, Any]:
-        return self._final(outcome, TOKEN_TEXT * outcome.token_count)
+        return self._final(outcome, TOKEN_TEXT * outcome.token_count, _times(outcome.timing))
 
 
 class NativeGenerate(NativeKind):
@@ -507,18 +583,18 @@ class NativeGenerate(NativeKind):
         suffix = f'","response":{dumps(TOKEN_TEXT)},"done":false}}\n'.encode()
         return lambda: prefix + created_at().encode() + suffix
 
-    def _final(self, outcome: Outcome, text: str) -> dict[str, Any]:
+    def _final(self, outcome: Outcome, text: str, times: dict[str, Any]) -> dict[str, Any]:
         ask = outcome.ask
         # The conversation so far as token ids, to pass back as "context" in a follow-up.
         context = list(range(1, ask.prompt_tokens + outcome.token_count + 1))
         return {
             "model": ask.model,
-            "created_at": created_at(),
+            "created_at": times["created_at"],
             "response": text,
             "done": True,
             "done_reason": outcome.done_reason,
             "context": context,
-            **_durations(outcome),
+            **_durations(outcome, times),
         }
 
     def load_only(self, ask: Ask, unloaded: bool) -> dict[str, Any]:
@@ -545,14 +621,14 @@ class NativeChat(NativeKind):
         suffix = f'","message":{message},"done":false}}\n'.encode()
         return lambda: prefix + created_at().encode() + suffix
 
-    def _final(self, outcome: Outcome, text: str) -> dict[str, Any]:
+    def _final(self, outcome: Outcome, text: str, times: dict[str, Any]) -> dict[str, Any]:
         return {
             "model": outcome.ask.model,
-            "created_at": created_at(),
+            "created_at": times["created_at"],
             "message": {"role": "assistant", "content": text},
             "done_reason": outcome.done_reason,
             "done": True,
-            **_durations(outcome),
+            **_durations(outcome, times),
         }
 
     def load_only(self, ask: Ask, unloaded: bool) -> dict[str, Any]:
@@ -610,15 +686,16 @@ class OpenAIKind(Kind):
         encoded = f"data: {dumps(chunk)}\n\n".encode()  # identical for every token
         return lambda: encoded
 
-    def closing(self, outcome: Outcome) -> bytes:
+    def closing(self, outcome: Outcome) -> Callable[[], bytes]:
         header = self._header(outcome.ask, True)
         last = {**header, "choices": [self._choice("", outcome.done_reason, True)]}
         events = [last]
         if outcome.ask.include_usage:
             events.append({**header, "choices": [], "usage": self._usage(outcome)})
-        return "".join(f"data: {dumps(event)}\n\n" for event in events).encode() + (
+        encoded = "".join(f"data: {dumps(event)}\n\n" for event in events).encode() + (
             b"data: [DONE]\n\n"
-        )
+        )  # nothing in it depends on the timing
+        return lambda: encoded
 
     def document(self, outcome: Outcome) -> dict[str, Any]:
         text = TOKEN_TEXT * outcome.token_count

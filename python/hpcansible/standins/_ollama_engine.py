@@ -3,16 +3,21 @@
 Timing model (all on `time.monotonic()`, every deadline absolute so nothing drifts):
 
     arrival ── load (cold model only) ── wait for a free slot (only when all are busy) ── ready
-    token i (1-based) is written at  ready + TTFT + (i - 1) * TPOT
+    token i (1-based) is sent at  ready + TTFT + (i - 1) * TPOT
 
-With a warm model and a free slot, `ready` is the request's arrival, so the first token goes out
-exactly TTFT after the request arrived. Reported durations (nanoseconds) are measured, not computed
-from the settings, and follow Ollama's meaning:
+`arrival` is when the request's first bytes reached the process (see _arrival.py). With a warm
+model and a free slot, `ready` is that arrival, so the first token goes out exactly TTFT after the
+request arrived. Every token's deadline is computed from the one origin `ready`, never from the
+previous token. Reported durations (nanoseconds) are measured, not computed from the settings,
+and follow Ollama's meaning:
 
     load_duration         model load, including waiting for another request's load
-    prompt_eval_duration  ready -> first token (= TTFT)
-    eval_duration         first token -> last token (= (eval_count - 1) * TPOT)
-    total_duration        arrival -> end, so it also contains any wait for a slot
+    prompt_eval_duration  ready -> first token sent (= TTFT)
+    eval_duration         first token sent -> last token sent (= (eval_count - 1) * TPOT)
+    total_duration        arrival -> last token sent, so it also contains any wait for a slot
+
+The times are read as each token is about to be written, so that the last token can carry the
+closing object (and its durations) in the same write.
 """
 
 from __future__ import annotations
@@ -107,22 +112,27 @@ class Engine:
     async def generate(
         self, timing: Timing, token_count: int, emit: Callable[[int], Awaitable[None]] | None
     ) -> None:
-        """Produce token_count tokens on schedule, awaiting emit(index) for each (0-based)."""
-        first_deadline = timing.ready + self.settings.ttft_seconds
-        tpot = self.settings.tpot_seconds
+        """Produce token_count tokens on schedule, awaiting emit(index) for each (0-based).
+
+        The timing of a token is stamped before its emit, so emit(token_count - 1) can already
+        report the final durations.
+        """
+        ready, ttft, tpot = timing.ready, self.settings.ttft_seconds, self.settings.tpot_seconds
         sleep_until = self.sleeper.sleep_until
+        last = token_count - 1
         if token_count == 0:
-            await sleep_until(first_deadline)
-            timing.first_token = timing.last_token = time.monotonic()
+            await sleep_until(ready + ttft)
+            timing.first_token = timing.last_token = timing.finished = time.monotonic()
+            return
         for index in range(token_count):
-            await sleep_until(first_deadline + index * tpot)
+            await sleep_until(ready + ttft + index * tpot)  # from the one origin: no drift
+            now = time.monotonic()
+            if index == 0:
+                timing.first_token = now
+            if index == last:
+                timing.last_token = timing.finished = now
             if emit is not None:
                 await emit(index)
-            if index == 0:
-                timing.first_token = time.monotonic()
-        if token_count:
-            timing.last_token = time.monotonic()
-        timing.finished = time.monotonic()
 
     async def load_only(self, stored: StoredModel, keep_alive: float | None) -> None:
         """An empty prompt: load the model (or unload it when keep_alive is 0) and return."""

@@ -46,6 +46,7 @@ from hpcansible.standins._ollama_settings import (
 STANDIN_NOTICE = "hpcansible Ollama stand-in (simulated inference, not real Ollama)"
 CONNECT_ERROR = "could not connect to ollama app, is it running?"
 SHUTDOWN_GRACE_SECONDS = 2.0
+LISTEN_BACKLOG = 128  # as web.TCPSite
 
 
 class CommandError(Exception):
@@ -113,6 +114,7 @@ def serve_forever() -> int:
 async def _serve(settings: ServerSettings) -> int:
     from aiohttp import web
 
+    from hpcansible.standins._arrival import stamping_protocols
     from hpcansible.standins._ollama_api import GinAccessLogger, create_app
 
     runner = web.AppRunner(
@@ -121,9 +123,16 @@ async def _serve(settings: ServerSettings) -> int:
         shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
     )
     await runner.setup()
-    site = web.TCPSite(runner, settings.host.host or None, settings.host.port)
+    assert runner.server is not None
+    loop = asyncio.get_running_loop()
     try:
-        await site.start()
+        # Not web.TCPSite: each connection's protocol is wrapped to stamp request arrivals.
+        listener = await loop.create_server(
+            stamping_protocols(runner.server),
+            settings.host.host or None,
+            settings.host.port,
+            backlog=LISTEN_BACKLOG,
+        )
     except OSError as error:
         await runner.cleanup()
         reason = os.strerror(error.errno).lower() if error.errno else str(error)
@@ -131,12 +140,13 @@ async def _serve(settings: ServerSettings) -> int:
         return 1
     log_startup(settings)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stop.set)
     await stop.wait()
     log("INFO", "received termination signal, shutting down")
+    listener.close()  # no new connections; the runner then finishes the open ones
     await runner.cleanup()
+    await listener.wait_closed()
     return 0
 
 
