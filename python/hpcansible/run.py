@@ -267,3 +267,6 @@ def print_summary(record: dict[str, Any], dry_run: bool) -> None:
     print(f"  prometheus  {record.get('prometheus', {}).get('url', '')}")
     print(f"  tunnel      {record.get('tunnel_command', '')}")
     print(f"  then open   {record.get('prometheus_url', '')}")
+    session_id = record.get("id", "ID")
+    print(f"  status      python -m hpcansible status {session_id}")
+    print(f"  stop        python -m hpcansible stop {session_id}   (snapshots the metrics first)")
