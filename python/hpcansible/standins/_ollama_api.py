@@ -9,7 +9,6 @@ token per chunk; the prompt token count is the number of whitespace-separated wo
 from __future__ import annotations
 
 import asyncio
-import os as _os
 import json
 import random
 import sys
@@ -430,8 +429,8 @@ class Kind(ABC):
     def closing(self, outcome: Outcome) -> Callable[[], bytes]:
         """A function returning everything written after the last token, with its final timing.
 
-        Called before the first token: whatever does not depend on the timing is encoded then,
-        so the end of the stream costs little more than reading the clock.
+        Called while the stream is under way: whatever does not depend on the timing is encoded
+        then, so the end of the stream costs little more than reading the clock.
         """
 
     @abstractmethod
@@ -472,36 +471,37 @@ async def _generate(
     token_count = ask.max_tokens or engine.settings.default_output_tokens
     done_reason = "length" if ask.max_tokens else "stop"
     async with engine.slot(stored, arrival, ask.keep_alive) as timing:
+        outcome = Outcome(ask, timing, token_count, done_reason)
         if not ask.stream:
             await engine.generate(timing, token_count, None)
-            outcome = Outcome(ask, timing, token_count, done_reason)
             return web.json_response(kind.document(outcome), dumps=dumps)
         response = web.StreamResponse(headers={"Content-Type": kind.content_type})
         await response.prepare(request)  # sends the headers
         next_chunk = kind.token_chunk(ask)
-        closing = kind.closing(Outcome(ask, timing, token_count, done_reason))
+        closing: Callable[[], bytes] | None = None
         write = response.write
         last = token_count - 1
 
         async def emit(index: int) -> None:
+            nonlocal closing
             if index < last:
                 await write(next_chunk())
-                if _os.environ.get("XYIELD") == "all":
-                    _os.sched_yield()
-            elif _os.environ.get("XSPLIT"):
-                await write(next_chunk())
-                await response.write_eof(closing())
-            else:  # the last token, the closing object and the end of the body: one write
-                await response.write_eof(next_chunk() + closing())
-                if _os.environ.get("XSLEEP"):
-                    await asyncio.sleep(0.001)
-                if _os.environ.get("XYIELD"):
-                    _os.sched_yield()
+                if index == 1:
+                    # Encoded once the stream is under way: concurrent streams tend to start and
+                    # end together, and their first and last tokens (which TTFT and E2E measure)
+                    # should not wait behind this.
+                    closing = kind.closing(outcome)
+                return
+            if closing is None:
+                closing = kind.closing(outcome)
+            # The last token, the closing object and the end of the body go out in one write:
+            # the client reads the last token at once, not after a few more of our syscalls.
+            await response.write_eof(next_chunk() + closing())
 
         try:
             await engine.generate(timing, token_count, emit)
             if token_count == 0:
-                await response.write_eof(closing())
+                await response.write_eof(kind.closing(outcome)())
         except ConnectionResetError:
             pass  # the client went away; its slot is released on the way out
         return response

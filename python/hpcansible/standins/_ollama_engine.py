@@ -61,11 +61,16 @@ class Timing:
     finished: float = 0.0
 
     def durations_ns(self) -> dict[str, int]:
+        # Differences of whole nanoseconds, so total_duration is never less than the sum of the
+        # parts it contains (rounding each difference could make it 1 ns short).
+        arrival, ready, first, last, finished = map(
+            _ns, (self.arrival, self.ready, self.first_token, self.last_token, self.finished)
+        )
         return {
-            "total_duration": _ns(self.finished - self.arrival),
+            "total_duration": max(0, finished - arrival),
             "load_duration": _ns(self.load_seconds),
-            "prompt_eval_duration": _ns(self.first_token - self.ready),
-            "eval_duration": _ns(self.last_token - self.first_token),
+            "prompt_eval_duration": max(0, first - ready),
+            "eval_duration": max(0, last - first),
         }
 
 

@@ -127,15 +127,16 @@ class ModelStore:
 
     def __init__(self, models_dir: Path) -> None:
         self.models_dir = models_dir
-        # name -> (manifest identity, what it says): a generation request then costs one stat()
-        # rather than two reads, a parse and a sha256 at the moment it should be cheapest.
-        self._known: dict[ModelName, tuple[tuple[int, ...], StoredModel]] = {}
+        # name -> (manifest path, its identity, what it says): a generation request then costs one
+        # stat() rather than two reads, a parse and a sha256, when it should be cheapest.
+        self._known: dict[ModelName, tuple[str, tuple[int, ...], StoredModel]] = {}
 
     def is_pulled(self, name: ModelName) -> bool:
         return name.manifest_path(self.models_dir).is_file()
 
     def get(self, name: ModelName) -> StoredModel | None:
-        path = name.manifest_path(self.models_dir)
+        known = self._known.get(name)
+        path = known[0] if known is not None else str(name.manifest_path(self.models_dir))
         try:
             status = os.stat(path)
         except OSError:
@@ -144,19 +145,19 @@ class ModelStore:
         # Manifests are replaced, never rewritten in place: a new file is a new inode. Its config
         # blob is named by its digest in the manifest, so the same manifest means the same config.
         identity = (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
-        known = self._known.get(name)
-        if known is not None and known[0] == identity:
-            return known[1]
+        if known is not None and known[1] == identity:
+            return known[2]
         stored = self._read(name, path, status.st_mtime_ns)
         if stored is None:
             self._known.pop(name, None)
         else:
-            self._known[name] = (identity, stored)
+            self._known[name] = (path, identity, stored)
         return stored
 
-    def _read(self, name: ModelName, path: Path, modified_ns: int) -> StoredModel | None:
+    def _read(self, name: ModelName, path: str, modified_ns: int) -> StoredModel | None:
         try:
-            raw = path.read_bytes()
+            with open(path, "rb") as manifest_file:
+                raw = manifest_file.read()
             manifest = json.loads(raw)
         except (OSError, ValueError):
             return None

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse
+from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 from hpcansible.standins import STANDIN_HEADER
 from hpcansible.standins import ollama as ollama_cli
-from hpcansible.standins._ollama_api import TOKEN_TEXT, create_app
-from hpcansible.standins._ollama_models import ModelName, parse_model_name
+from hpcansible.standins._arrival import ArrivalStamper, stamping_protocols
+from hpcansible.standins._ollama_api import LATER, TOKEN_TEXT, create_app, dumps, json_filler
+from hpcansible.standins._ollama_engine import Engine, Timing
+from hpcansible.standins._ollama_models import ModelName, ModelStore, parse_model_name
 from hpcansible.standins._ollama_settings import ServerSettings, parse_ollama_host
 from hpcansible.standins._timer import DeadlineSleeper
 from standin_testing import free_port, standin_process, stop_with
@@ -416,6 +418,183 @@ def test_deadline_sleeper_never_wakes_early() -> None:
         return lateness
 
     assert all(0 <= late < 0.1 for late in asyncio.run(check()))
+
+
+def test_model_store_reads_a_manifest_again_only_when_it_changes(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path)
+    name = parse_model_name(MODEL)
+    assert name is not None
+    assert store.get(name) is None
+    _layers, manifest, blobs = store.plan_pull(name)
+    store.write_pull(name, manifest, blobs)
+    first = store.get(name)
+    assert first is not None and first.details["family"] == "llama"
+    assert store.get(name) is first  # unchanged manifest: no second read
+    store.write_pull(name, manifest, blobs)  # a new pull replaces the file
+    again = store.get(name)
+    assert (
+        again is not None and again is not first and again.manifest_digest == first.manifest_digest
+    )
+    assert store.delete(name) and store.get(name) is None
+
+
+# ----------------------------------------------------------------------------- timing details
+
+
+def test_json_filler_writes_what_dumps_writes() -> None:
+    document = {"model": "m", "created_at": LATER, "context": [1, 2, 3], "done": True, "n": LATER}
+    fill = json_filler(document)
+    values = {"created_at": "2026-01-02T03:04:05.6Z", "n": 42}
+    assert fill(values) == (dumps({**document, **values}) + "\n").encode()
+    assert json_filler({"a": LATER})({"a": 'x"y'}) == b'{"a":"x\\"y"}\n'
+    assert json_filler({"a": [1], "b": None})({}) == b'{"a":[1],"b":null}\n'
+
+
+class _RecordingProtocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def data_received(self, data: bytes) -> None:
+        self.calls.append(("data", data))
+
+    def eof_received(self) -> bool | None:
+        self.calls.append(("eof", None))
+        return None
+
+
+def test_arrival_is_stamped_when_a_request_begins() -> None:
+    inner = _RecordingProtocol()
+    stamper = ArrivalStamper(inner)
+    assert stamper.take_arrival() is None
+    before = time.monotonic()
+    stamper.data_received(b"POST /api/generate HTTP/1.1\r\nContent-Length: 2\r\n\r\n")
+    arrival = stamper.take_arrival()
+    assert arrival is not None and before <= arrival <= time.monotonic()
+    assert stamper.take_arrival() is None  # once
+    stamper.data_received(b"{}")  # the rest of a body is not a new request
+    assert stamper.take_arrival() is None
+    stamper.data_received(b"\r\nGET / HTTP/1.1\r\n\r\n")  # an empty line may come first
+    assert stamper.take_arrival() is not None
+    stamper.eof_received()
+    assert [kind for kind, _ in inner.calls] == ["data", "data", "data", "eof"]
+
+
+async def _read_until(reader: asyncio.StreamReader, marker: bytes, seen: bytearray) -> float:
+    """Read until `marker` has arrived; the time it did."""
+    while marker not in seen:
+        data = await asyncio.wait_for(reader.read(65536), 5)
+        assert data, "the server closed the connection"
+        seen += data
+    return time.monotonic()
+
+
+def test_ttft_counts_from_the_first_bytes_of_the_request(tmp_path: Path) -> None:
+    """Through the protocol `ollama-standin serve` uses: the clock starts at the request line."""
+    ttft, gap = 0.080, 0.040
+
+    async def check() -> None:
+        settings = settings_for(
+            tmp_path, OLLAMA_STANDIN_TTFT_MS=ttft * 1000, OLLAMA_STANDIN_TPOT_MS=1
+        )
+        runner = web.AppRunner(create_app(settings))
+        await runner.setup()
+        assert runner.server is not None
+        listener = await asyncio.get_running_loop().create_server(
+            stamping_protocols(runner.server), "127.0.0.1", 0
+        )
+        try:
+            port = listener.sockets[0].getsockname()[1]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+            async def request(method: str, path: str, body: bytes, split: float = 0) -> float:
+                head = (
+                    f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+                    "Content-Type: application/json\r\n\r\n"
+                ).encode()
+                sent = time.monotonic()
+                if split:  # the request line starts; the rest follows `split` seconds later
+                    writer.write(head[:8])
+                    await writer.drain()
+                    await asyncio.sleep(split)
+                writer.write(head[8:] if split else head)
+                writer.write(body)
+                await writer.drain()
+                return sent
+
+            seen = bytearray()
+            await request(
+                "POST", "/api/pull", json.dumps({"model": MODEL, "stream": False}).encode()
+            )
+            await _read_until(reader, b"success", seen)
+            generate = json.dumps({"model": MODEL, "prompt": "x", "options": {"num_predict": 2}})
+            seen.clear()
+            await request("POST", "/api/generate", generate.encode())  # loads the model
+            await _read_until(reader, b"\r\n0\r\n\r\n", seen)
+
+            seen.clear()
+            sent = await request("POST", "/api/generate", generate.encode(), split=gap)
+            first = await _read_until(reader, b'"done":false', seen) - sent
+            await _read_until(reader, b"\r\n0\r\n\r\n", seen)
+            line = next(line for line in seen.split(b"\n") if b'"done":true' in line)
+            final = json.loads(line[line.index(b"{") :])
+            # stamped as the request line came in, not when the whole request had (gap later)
+            assert ttft * 0.95 <= first < ttft + gap * 0.75
+            assert final["done"] is True
+            assert final["prompt_eval_duration"] == pytest.approx(ttft * 1e9, abs=gap * 0.5e9)
+
+            # A request that does not use its stamp leaves none behind for the next one.
+            seen.clear()
+            await request("GET", "/api/version", b"")
+            await _read_until(reader, b"version", seen)
+            await asyncio.sleep(ttft)
+            seen.clear()
+            sent = await request("POST", "/api/generate", generate.encode())
+            first = await _read_until(reader, b'"done":false', seen) - sent
+            assert ttft * 0.95 <= first < ttft + 0.150
+            writer.close()
+        finally:
+            listener.close()
+            await runner.cleanup()
+
+    asyncio.run(check())
+
+
+def test_token_deadlines_come_from_one_origin() -> None:
+    """A slow emit does not push the later tokens back: deadlines never accumulate."""
+    ttft, tpot, tokens, emit_cost = 0.020, 0.006, 8, 0.004
+
+    async def check() -> tuple[list[float], Timing]:
+        loop = asyncio.get_running_loop()
+        settings = settings_for(
+            Path("/nonexistent"),
+            OLLAMA_STANDIN_TTFT_MS=ttft * 1000,
+            OLLAMA_STANDIN_TPOT_MS=tpot * 1000,
+        )
+        engine = Engine(settings, DeadlineSleeper(loop))
+        started = time.monotonic()
+        timing = Timing(arrival=started, ready=started)
+        emitted: list[float] = []
+
+        async def emit(_index: int) -> None:
+            emitted.append(time.monotonic() - started)
+            time.sleep(emit_cost)  # a write that takes a while
+
+        try:
+            await engine.generate(timing, tokens, emit)
+        finally:
+            engine.sleeper.close()
+        return emitted, timing
+
+    emitted, timing = asyncio.run(check())
+    for index, moment in enumerate(emitted):
+        assert ttft + index * tpot <= moment < ttft + index * tpot + emit_cost / 2, index
+    assert timing.finished == timing.last_token  # stamped before the last token is written
+    durations = timing.durations_ns()
+    assert durations["eval_duration"] == pytest.approx((tokens - 1) * tpot * 1e9, abs=2e6)
+    assert (
+        durations["total_duration"]
+        >= durations["prompt_eval_duration"] + durations["eval_duration"]
+    )
 
 
 # ----------------------------------------------------------------------------- the program
