@@ -18,6 +18,7 @@ import yaml
 from testbed_support import (
     PYTHON,
     ROOT,
+    SESSIONS,
     free_port,
     http_json,
     read_record,
@@ -255,3 +256,46 @@ def test_step5_prometheus_failure_keeps_service_and_client(sessions, tmp_path):
     assert "nothing http://node3:1/metrics is down" in done.stdout
     states = session_job_states(session_id)
     assert states["service"] == "RUNNING" and states["client"] == "RUNNING"
+
+
+def test_dry_run_renders_apptainer_gpu_and_module_launchers_quoted(sessions, tmp_path):
+    """What a cluster without stand-ins gets: the job scripts, rendered and checked, unsent."""
+    recipes = ollama_recipes(
+        tmp_path, environment={"EVIL": "x; rm -rf ~ $(touch /tmp/hpcansible-pwned)"}
+    )
+    session_id = unique("render")
+    sessions.append(session_id)
+    done = run(
+        [
+            "ansible-playbook",
+            str(ROOT / "playbooks" / "session.yml"),
+            "--check",
+            "-e",
+            json.dumps(
+                {
+                    "hpcansible_session_id": session_id,
+                    "hpcansible_recipes": dict(
+                        zip(("service", "client", "prometheus"), recipes, strict=True)
+                    ),
+                    "hpcansible_site_programs": [],
+                    "ollama_service_install_method": "apptainer",
+                    "ollama_service_apptainer_image": "$HOME/containers/ollama latest.sif",
+                    "ollama_service_gpu": True,
+                    "cadvisor_install_method": "module",
+                    "cadvisor_module": "cadvisor/0.49.1",
+                }
+            ),
+        ],
+        timeout=SESSION_TIMEOUT,
+    )
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert session_jobs(session_id) == []
+    script = (SESSIONS / session_id / "jobs" / "service.sbatch").read_text()
+    image = '"${HOME}"\'/containers/ollama latest.sif\''
+    assert f"apptainer exec --nv {image} ollama serve &" in script
+    assert "module load cadvisor/0.49.1" in script
+    assert "cadvisor --port=8080 --listen_ip=\"${node_address}\"" in script
+    assert "export EVIL='x; rm -rf ~ $(touch /tmp/hpcansible-pwned)'" in script
+    syntax = run(["bash", "-n", str(SESSIONS / session_id / "jobs" / "service.sbatch")])
+    assert syntax.returncode == 0, syntax.stderr
+    assert not Path("/tmp/hpcansible-pwned").exists()
