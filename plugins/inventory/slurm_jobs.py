@@ -92,10 +92,6 @@ keyed_groups:
     prefix: partition
 """
 
-import shlex
-import subprocess
-from collections.abc import Sequence
-
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
 from ansible_collections.hpcansible.hpc.plugins.module_utils.slurm import (
@@ -103,6 +99,7 @@ from ansible_collections.hpcansible.hpc.plugins.module_utils.slurm import (
     Slurm,
     SlurmError,
     job_id_key,
+    subprocess_runner,
 )
 
 ROLE_ORDER = ("service", "prometheus", "client")
@@ -143,26 +140,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
                 prefix += ["-l", self.get_option("login_user")]
             prefix += [*self.get_option("ssh_args"), login_host, "--"]
 
-        def run(argv: Sequence[str], stdin: str | None = None) -> tuple[int, str, str]:
-            # Over SSH the remote shell parses the command line: quote every argument.
-            command = [*prefix, shlex.join(argv)] if prefix else list(argv)
-            try:
-                done = subprocess.run(
-                    command,
-                    # Never the caller's stdin: ssh would read (and swallow) Ansible's terminal.
-                    input=stdin if stdin is not None else "",
-                    capture_output=True,
-                    text=True,
-                    timeout=timeout,
-                    check=False,
-                )
-            except FileNotFoundError as error:
-                return 127, "", f"{command[0]}: not found ({error.strerror})"
-            except subprocess.TimeoutExpired:
-                return 124, "", f"{' '.join(command[:1])}: no answer within {timeout} s"
-            return done.returncode, done.stdout, done.stderr
-
-        return run
+        return subprocess_runner(prefix, timeout)
 
     def selected(self, jobs: list[JobInfo]) -> list[JobInfo]:
         session = self.get_option("session")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
+import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -68,6 +70,31 @@ SQUEUE_FIELDS = (
 )
 SQUEUE_SEPARATOR = "|"
 SQUEUE_FORMAT = SQUEUE_SEPARATOR.join(code for _, code in SQUEUE_FIELDS)
+
+
+def subprocess_runner(ssh_prefix: Sequence[str] = (), timeout: float = 30) -> CommandRunner:
+    """Run SLURM's commands here, or through `ssh_prefix` (ssh ... host --) on a login host."""
+
+    def run(argv: Sequence[str], stdin: str | None = None) -> tuple[int, str, str]:
+        # Over SSH the remote shell parses the command line: quote every argument.
+        command = [*ssh_prefix, shlex.join(argv)] if ssh_prefix else list(argv)
+        try:
+            done = subprocess.run(
+                command,
+                # Never the caller's stdin: ssh would read (and swallow) a terminal's input.
+                input=stdin if stdin is not None else "",
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except FileNotFoundError as error:
+            return 127, "", f"{command[0]}: not found ({error.strerror})"
+        except subprocess.TimeoutExpired:
+            return 124, "", f"{command[0]}: no answer within {timeout:g} s"
+        return done.returncode, done.stdout, done.stderr
+
+    return run
 
 
 class SlurmError(Exception):

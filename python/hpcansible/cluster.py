@@ -7,10 +7,6 @@ layer (plugins/module_utils/slurm.py), so the parsing and the session tags are t
 
 from __future__ import annotations
 
-import shlex
-import shutil
-import subprocess
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,26 +44,8 @@ def login_host(profile: Path) -> LoginHost | None:
 
 
 def command_runner(login: LoginHost | None, timeout: float = 30):
-    prefix = login.ssh_argv() if login else []
-
-    def run(argv: Sequence[str], stdin: str | None = None) -> tuple[int, str, str]:
-        command = [*prefix, shlex.join(argv)] if prefix else list(argv)
-        if not prefix and shutil.which(command[0]) is None:
-            return 127, "", f"{command[0]}: not found on this machine (is SLURM installed here?)"
-        try:
-            done = subprocess.run(
-                command,
-                input=stdin if stdin is not None else "",
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return 124, "", f"{command[0]}: no answer within {timeout:g} s"
-        return done.returncode, done.stdout, done.stderr
-
-    return run
+    slurm_utils = collection_module_utils("slurm")
+    return slurm_utils.subprocess_runner(login.ssh_argv() if login else (), timeout)
 
 
 def slurm_for(profile: Path):

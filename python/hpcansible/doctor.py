@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from hpcansible.runner import run_playbook
+from hpcansible.runner import run_checklist
 from hpcansible.sessions import profile_dir
 
 REPORT_TASK = "Report the checklist"
@@ -27,16 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def doctor(args: argparse.Namespace) -> int:
     profile = profile_dir(args.profile)
-    result = run_playbook(
+    return run_checklist(
         "doctor.yml",
         {"hpcansible_profile": str(profile)},
+        REPORT_TASK,
+        "doctor",
         inventory=[profile],
         verbose=args.verbose,
     )
-    for line in result.debug_messages.get(REPORT_TASK, []):
-        print(line)
-    if not result.ok:
-        reason = result.failures[-1] if result.failures else f"ansible-runner {result.status}"
-        print(f"hpcansible: doctor: {reason.splitlines()[0]}", file=sys.stderr)
-        return 1
-    return 0

@@ -109,3 +109,25 @@ def run_playbook(
     return PlaybookResult(
         status=runner.status, rc=runner.rc, failures=failures, debug_messages=debug_messages
     )
+
+
+def run_checklist(
+    playbook: str,
+    extravars: Mapping[str, Any],
+    report_task: str,
+    what: str,
+    *,
+    inventory: list[Path] | None = None,
+    verbose: bool = False,
+) -> int:
+    """Run a playbook whose `report_task` debug prints a checklist; 1 when the playbook failed."""
+    import sys
+
+    result = run_playbook(playbook, extravars, inventory=inventory, verbose=verbose)
+    for line in result.debug_messages.get(report_task, []):
+        print(line)
+    if not result.ok:
+        reason = result.failures[-1] if result.failures else f"ansible-runner {result.status}"
+        print(f"hpcansible: {what} failed: {reason.splitlines()[0]}", file=sys.stderr)
+        return 1
+    return 0

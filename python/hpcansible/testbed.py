@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hpcansible.runner import run_playbook
+from hpcansible.runner import run_checklist
 
 REPORT_TASK = "Report what is up and what is missing"
 
@@ -29,17 +29,13 @@ def run(args: argparse.Namespace) -> int:
     if args.nodes < 1 or args.nodes > 50:
         print("hpcansible: error: --nodes must be between 1 and 50", file=sys.stderr)
         return 2
-    result = run_playbook(
+    failed = run_checklist(
         "testbed.yml",
         {"testbed_state": args.action, "testbed_node_count": args.nodes},
+        REPORT_TASK,
+        f"testbed {args.action}",
         verbose=args.verbose,
     )
-    for line in result.debug_messages.get(REPORT_TASK, []):
-        print(line)
-    if not result.ok:
-        reason = result.failures[-1] if result.failures else f"ansible-runner {result.status}"
-        print(f"hpcansible: testbed {args.action} failed: {reason}", file=sys.stderr)
-        return 1
-    if args.action != "status":
+    if not failed and args.action != "status":
         print(f"testbed {args.action}: done")
-    return 0
+    return failed

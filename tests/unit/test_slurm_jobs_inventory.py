@@ -62,7 +62,7 @@ class FakeRun:
 @pytest.fixture
 def fake_run(monkeypatch):
     fake = FakeRun()
-    monkeypatch.setattr(slurm_jobs.subprocess, "run", fake)
+    monkeypatch.setattr(subprocess, "run", fake)
     return fake
 
 
@@ -354,14 +354,14 @@ def test_missing_squeue_and_timeouts_are_parser_errors(tmp_path, monkeypatch):
     def missing(command, **kwargs):
         raise FileNotFoundError(2, "No such file or directory")
 
-    monkeypatch.setattr(slurm_jobs.subprocess, "run", missing)
+    monkeypatch.setattr(subprocess, "run", missing)
     with pytest.raises(AnsibleParserError, match=r"cannot list SLURM jobs on this host.*not found"):
         load(tmp_path, {"session": "s"})
 
     def slow(command, **kwargs):
         raise subprocess.TimeoutExpired(command, kwargs["timeout"])
 
-    monkeypatch.setattr(slurm_jobs.subprocess, "run", slow)
+    monkeypatch.setattr(subprocess, "run", slow)
     with pytest.raises(AnsibleParserError, match="no answer within 30 s"):
         load(tmp_path, {"session": "s"})
 
