@@ -291,10 +291,10 @@ def test_dry_run_renders_apptainer_gpu_and_module_launchers_quoted(sessions, tmp
     assert done.returncode == 0, done.stdout[-4000:]
     assert session_jobs(session_id) == []
     script = (SESSIONS / session_id / "jobs" / "service.sbatch").read_text()
-    image = '"${HOME}"\'/containers/ollama latest.sif\''
+    image = "\"${HOME}\"'/containers/ollama latest.sif'"
     assert f"apptainer exec --nv {image} ollama serve &" in script
     assert "module load cadvisor/0.49.1" in script
-    assert "cadvisor --port=8080 --listen_ip=\"${node_address}\"" in script
+    assert 'cadvisor --port=8080 --listen_ip="${node_address}"' in script
     assert "export EVIL='x; rm -rf ~ $(touch /tmp/hpcansible-pwned)'" in script
     syntax = run(["bash", "-n", str(SESSIONS / session_id / "jobs" / "service.sbatch")])
     assert syntax.returncode == 0, syntax.stderr
