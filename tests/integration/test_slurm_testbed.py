@@ -525,12 +525,12 @@ def test_playbook_refreshes_the_inventory_and_uses_the_discovered_host(token, tm
 # --- down and up again (last in the suite: it takes the cluster away for a minute) ----------
 
 
-def testbed(action: str) -> subprocess.CompletedProcess:
+def hpcansible_testbed(action: str) -> subprocess.CompletedProcess:
     return run([str(VENV_BIN / "python"), "-m", "hpcansible", "testbed", action], timeout=300)
 
 
 def test_down_removes_everything_and_up_survives_leftovers(slurm_testbed):
-    done = testbed("down")
+    done = hpcansible_testbed("down")
     assert done.returncode == 0, done.stdout + done.stderr
     namespaces = run(["ip", "netns", "list"]).stdout
     assert not any(name in namespaces.split() for name in ("login", *NODES))
@@ -539,7 +539,7 @@ def test_down_removes_everything_and_up_survives_leftovers(slurm_testbed):
     assert not Path("/etc/slurm/slurm.conf").exists()
     assert run(["pgrep", "-x", "slurmctld"]).returncode == 1
     assert run(["pgrep", "-x", "slurmd"]).returncode == 1
-    status = testbed("status")
+    status = hpcansible_testbed("status")
     assert status.returncode != 0 and "MISSING: slurmctld" in status.stdout
 
     # Leftovers of an earlier testbed whose processes are gone: a namespace without its
@@ -550,9 +550,9 @@ def test_down_removes_everything_and_up_survives_leftovers(slurm_testbed):
         hosts.write("10.99.99.99 node2 # hpcansible-testbed\n")
     Path("/var/spool/slurmd/node3").mkdir(parents=True, exist_ok=True)
 
-    done = testbed("up")
+    done = hpcansible_testbed("up")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert testbed("status").returncode == 0
+    assert hpcansible_testbed("status").returncode == 0
     assert "10.99.99.99" not in Path("/etc/hosts").read_text()
     states = run(["sinfo", "-N", "-h", "-o", "%N %t"]).stdout.split("\n")
     assert sorted(line.split()[0] for line in states if line.strip()) == list(NODES)
