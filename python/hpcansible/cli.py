@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES = (
     "hpcansible.run",
     "hpcansible.status",
     "hpcansible.stop",
+    "hpcansible.logs",
     "hpcansible.tunnel",
     "hpcansible.snapshot",
     "hpcansible.doctor",
