@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from hpcansible.errors import UserError
+from hpcansible.processes import end_process
 from hpcansible.sessions import read_session
 from hpcansible.tunnel import free_local_port
 
@@ -90,8 +91,6 @@ def serve(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
         finally:
-            if process.poll() is None:
-                process.terminate()
-                process.wait(timeout=30)
+            end_process(process, grace_s=30)
     print("stopped", file=sys.stderr)
     return 0

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -13,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcansible.errors import UserError
+from hpcansible.processes import end_pid, end_process
 from hpcansible.sessions import read_session, session_dir
 
 ATTEMPTS = 5
@@ -87,8 +86,7 @@ def open_tunnel(
             if process.poll() is not None:
                 break
             time.sleep(0.1)
-        if process.poll() is None:
-            process.terminate()
+        end_process(process)
         last_error = (process.stderr.read().decode().strip() if process.stderr else "") or (
             f"see {log}" if log else "ssh exited"
         )
@@ -110,7 +108,7 @@ def close_tunnel(record: dict[str, Any]) -> bool:
         return False
     if not command or Path(command[0].decode()).name != "ssh":
         return False
-    os.kill(pid, signal.SIGTERM)
+    end_pid(pid)
     return True
 
 
@@ -128,7 +126,6 @@ def tunnel_command(args: argparse.Namespace) -> int:
     try:
         process.wait()
     except KeyboardInterrupt:
-        process.terminate()
-        process.wait(timeout=10)
+        end_process(process)
     print("tunnel closed", file=sys.stderr)
     return 0

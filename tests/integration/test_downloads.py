@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hpcansible.processes import end_process
 from testbed_support import ROOT, VENV_BIN, free_port, run
 
 
@@ -37,8 +38,7 @@ def release_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             subprocess.run(["sleep", "0.1"], check=False)
         yield f"http://127.0.0.1:{port}", files
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        end_process(server)
 
 
 def sha256(data: bytes) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from hpcansible.processes import end_process
 from testbed_support import (
     PYTHON,
     ROOT,
@@ -96,14 +97,13 @@ def assert_tunnel_reaches_prometheus(record: dict[str, Any]) -> None:
             try:
                 answer = http_json(f"http://127.0.0.1:{port}/api/v1/targets", timeout=3)
                 break
-            except OSError:
+            except OSError as error:
                 assert tunnel.poll() is None, tunnel.stderr.read().decode()
-                assert time.monotonic() < deadline, "the tunnel never answered"
+                assert time.monotonic() < deadline, f"the tunnel never answered: {error}"
                 time.sleep(0.3)
         assert answer["status"] == "success"
     finally:
-        tunnel.terminate()
-        tunnel.wait(timeout=10)
+        end_process(tunnel)
 
 
 # --- complete sessions ---------------------------------------------------------------------
