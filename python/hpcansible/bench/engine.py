@@ -21,7 +21,7 @@ import math
 import resource
 import signal
 from array import array
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import Any
@@ -103,7 +103,7 @@ class LoadGenerator:
         plan: WorkerPlan,
         client: ApiClient,
         on_progress: Callable[[Snapshot], None] | None = None,
-        on_completed: Callable[[Recorder, list[int]], None] | None = None,
+        on_completed: Callable[[Recorder, Sequence[int]], None] | None = None,
     ) -> None:
         self.config = config
         self.plan = plan

@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -81,7 +82,7 @@ class LiveMetrics:
         ).labels(**labels)
         self._error_children: dict[str, Any] = {}
 
-    def observe(self, rec: Recorder, indices: list[int]) -> None:
+    def observe(self, rec: Recorder, indices: Sequence[int]) -> None:
         for i in indices:
             error = rec.error[i]
             if error is not None:

@@ -39,7 +39,8 @@ class Recorder:
     """Columns of per-request timestamps and results, indexed by request number.
 
     Numbers live in array("q") columns (8 bytes each, no int object kept per value):
-    about 100 bytes per request in all, so a million requests take ~100 MB.
+    about 100 bytes per request in all (see tests/bench/bench_memory.py for the measured
+    peak, which includes the end-of-run aggregation).
     """
 
     COLUMNS_NS = ("scheduled", "dispatched", "sent", "first_byte", "first_token", "end", "done")
@@ -58,9 +59,9 @@ class Recorder:
         self.input_tokens = array("q")  # server-reported; UNKNOWN_TOKENS when not
         self.output_tokens = array("q")
         self.error: list[str | None] = []  # error class, None on success
-        self.chunks: list[list[int] | None] = []  # content chunk arrival times (LLM APIs)
+        self.chunks: list[array | None] = []  # content chunk arrival times (LLM APIs)
         self.detail: list[dict[str, Any] | None] = []  # server timings, Redis command...
-        self.completed: list[int] = []  # request indices in completion order
+        self.completed = array("q")  # request indices in completion order
         self.grow(capacity)
 
     def grow(self, capacity: int) -> None:

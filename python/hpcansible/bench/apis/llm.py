@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from abc import abstractmethod
+from array import array
 from time import perf_counter_ns
 from typing import Any
 
@@ -97,7 +98,7 @@ class StreamingLlmClient(HttpApiClient):
         assert self.session is not None
         bodies = self.bodies
         got_response = False
-        chunks: list[int] = []
+        chunks = array("q")  # 8 bytes a token, not a Python int each
         rec.chunks[i] = chunks
         parsed = StreamResult()
         try:
