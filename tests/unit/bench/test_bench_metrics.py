@@ -33,8 +33,8 @@ def recorded_run(plan: WorkerPlan) -> RunOutcome:
         rec.scheduled[i] = START
         rec.dispatched[i] = START  # dispatched on time; request 1 then waited for a slot
         rec.sent[i] = START + sent * MS
-    rec.chunks[0] = [START + t * MS for t in (50, 60, 70, 80)]
-    rec.chunks[1] = [START + t * MS for t in (70, 90)]
+    rec.chunks[0] = array("q", [START + t * MS for t in (50, 60, 70, 80)])
+    rec.chunks[1] = array("q", [START + t * MS for t in (70, 90)])
     for i in (0, 1):
         rec.first_byte[i] = START + 5 * MS
         rec.first_token[i] = rec.chunks[i][0]
@@ -137,6 +137,14 @@ def test_histogram_percentiles_are_precise_and_capped_at_max() -> None:
     big.record_many_ns([1_234_567_891])
     assert big.stats_ms()["p50"] == 1234.568  # never above the exact max
     assert big.stats_ms()["p50"] <= big.stats_ms()["max"]
+
+
+def test_histogram_clamps_negative_values_to_zero() -> None:
+    """A clock step can make an end precede its start; such a value counts as 0."""
+    histogram = LatencyHistogram()
+    histogram.record_many_ns(array("q", [-5 * MS, 2 * MS]))
+    assert (histogram.count, histogram.sum_ns, histogram.min_ns) == (2, 2 * MS, 0)
+    assert histogram.stats_ms()["max"] == 2.0
 
 
 def test_summary_schema(tmp_path: Path) -> None:
