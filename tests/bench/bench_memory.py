@@ -9,49 +9,34 @@ how long a high-rate run can be before memory matters.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
-from bench_support import PYTHON, STEP_TIMEOUT_S, Nginx, table
+from bench_support import Nginx, run_bench_with_usage, table
 
 RATE = 3000
 
 
 def peak_rss_run(url: str, requests: int, output: Path) -> dict[str, Any]:
     """Run the bench client for `requests` requests; its own peak RSS (not its children's)."""
-    argv = [
-        PYTHON, "-m", "hpcansible", "bench",
+    args = [
         "--endpoint", url, "--api", "http",
         "--rate", str(RATE), "--arrivals", "constant",
         "--requests", str(requests), "--warmup", "0",
         "--records", "jsonl", "--timeout", "10",
-        "--output", str(output), "--quiet",
     ]  # fmt: skip
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    watchdog = threading.Timer(STEP_TIMEOUT_S, process.kill)
-    watchdog.start()
-    try:
-        _, status, usage = os.wait4(process.pid, 0)
-    finally:
-        watchdog.cancel()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode not in (0, 1):
-        raise RuntimeError(f"bench failed ({process.returncode}): {process.stderr.read()[-800:]}")
-    records = (output / "requests.jsonl").stat().st_size
+    _, usage = run_bench_with_usage(args, output)
     return {
         "requests": requests,
         "peak_rss_mb": usage.ru_maxrss / 1024,  # Linux reports kilobytes
-        "records_mb": records / 2**20,
+        "records_mb": (output / "requests.jsonl").stat().st_size / 2**20,
     }
 
 
 def main(quick: bool = False) -> list[dict[str, Any]]:
-    counts = (15_000, 90_000) if quick else (15_000, 90_000, 150_000)
+    counts = (15_000, 150_000) if quick else (15_000, 90_000, 150_000)
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp, Nginx() as nginx:
         rows = [peak_rss_run(nginx.url, n, Path(tmp) / str(n)) for n in counts]
     # Over the widest span: start-up's own peak (imports, the first connections) hides the

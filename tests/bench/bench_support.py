@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -170,15 +172,35 @@ class Nginx(Server):
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def run_bench_with_usage(
+    args: Sequence[str], output: Path, timeout_s: float = STEP_TIMEOUT_S
+) -> tuple[dict[str, Any], resource.struct_rusage]:
+    """Run `python -m hpcansible bench ARGS --output OUTPUT --quiet`: its summary.json and
+    the resources that process alone used (ru_maxrss: its own peak RSS, in kB)."""
+    argv = [PYTHON, "-m", "hpcansible", "bench", *args, "--output", str(output), "--quiet"]
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr)
+        watchdog = threading.Timer(timeout_s, process.kill)
+        watchdog.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            watchdog.cancel()
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode not in (0, 1) or not (output / "summary.json").is_file():
+            stderr.seek(0)
+            message = stderr.read().decode(errors="replace").strip()[-800:]
+            if process.returncode == -signal.SIGKILL:
+                message = f"killed after {timeout_s:g} s; {message}"
+            raise RuntimeError(f"bench failed ({process.returncode}): {message}")
+    return json.loads((output / "summary.json").read_text()), usage
+
+
 def run_bench(
     args: Sequence[str], output: Path, timeout_s: float = STEP_TIMEOUT_S
 ) -> dict[str, Any]:
     """Run `python -m hpcansible bench ARGS --output OUTPUT --quiet`; its summary.json."""
-    argv = [PYTHON, "-m", "hpcansible", "bench", *args, "--output", str(output), "--quiet"]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
-    if done.returncode not in (0, 1) or not (output / "summary.json").is_file():
-        raise RuntimeError(f"bench failed ({done.returncode}): {done.stderr.strip()[-800:]}")
-    return json.loads((output / "summary.json").read_text())
+    return run_bench_with_usage(args, output, timeout_s)[0]
 
 
 def records(output: Path) -> list[dict[str, Any]]:

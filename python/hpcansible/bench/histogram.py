@@ -37,11 +37,13 @@ class LatencyHistogram:
         if not values_ns:
             return
         values = values_ns
-        if min(values) < 0:  # rare: a clock step; copying every value would double the memory
+        low = min(values)
+        if low < 0:  # rare: a clock step; copying every value would double the memory
             values = [v if v > 0 else 0 for v in values]
+            low = 0
         self.count += len(values)
         self.sum_ns += sum(values)
-        low, high = min(values), max(values)
+        high = max(values)
         self.min_ns = low if self.min_ns is None else min(self.min_ns, low)
         self.max_ns = max(self.max_ns, high)
         for micros, repeat in Counter((v + 500) // 1000 for v in values).items():
