@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hpcansible.processes import end_process
+
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
 OLLAMA_STANDIN = Path(PYTHON).parent / "ollama-standin"
@@ -72,13 +74,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        end_process(self.process, grace_s=10)
 
     def __enter__(self) -> Server:
         return self

@@ -1,7 +1,7 @@
 """Run the bench client's benchmarks and print their figures (not part of pytest).
 
-    .venv/bin/python tests/bench/run_all.py            # all, about 4 minutes
-    .venv/bin/python tests/bench/run_all.py --quick    # shorter runs, about 1.5 minutes
+    .venv/bin/python tests/bench/run_all.py            # all, about 5.5 minutes
+    .venv/bin/python tests/bench/run_all.py --quick    # shorter runs, about 2.5 minutes
     .venv/bin/python tests/bench/run_all.py --only calibration,nginx
 
 Each benchmark starts its own servers on 127.0.0.1 (free ports, temp dirs) and stops
