@@ -7,12 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.hpcansible.hpc.plugins.module_utils.recipes import (
+from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_loaders import (
     LOADERS,
-    RecipeError,
     check_pairing,
-    role_vars,
 )
+from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_role_vars import role_vars
+from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_schema import RecipeError
 
 KINDS = ("service", "client", "prometheus")
 

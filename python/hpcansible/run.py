@@ -86,7 +86,7 @@ def recipe_paths(args: argparse.Namespace, profile: Path) -> dict[str, Path]:
 
 def check_recipes(paths: dict[str, Path]) -> dict[str, Any]:
     """Fail fast, before Ansible starts, with the same checks the playbook makes."""
-    recipes = collection_module_utils()
+    recipes = collection_module_utils("recipe_loaders")
     try:
         from hpcansible.bench.config import OPTIONS_BY_NAME
     except ImportError:  # pragma: no cover - the client ships with the CLI

@@ -1,4 +1,4 @@
-"""Recipes (plugins/module_utils/recipes.py): loading, seed-era format, errors, role variables.
+"""Recipes (plugins/module_utils/recipe_*.py): loading, seed-era format, errors, role variables.
 
 Every shipped recipe under recipes/ is loaded as it is; the rest are small recipes written to
 tmp_path. An error must be one line naming the file and the key.
@@ -12,16 +12,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.hpcansible.hpc.plugins.module_utils.recipes import (
+from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_loaders import (
     CLIENT_METRICS_PORT,
-    RecipeError,
     check_pairing,
-    install_vars,
     load_client,
     load_prometheus,
     load_service,
+)
+from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_role_vars import (
+    install_vars,
     role_vars,
 )
+from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_schema import RecipeError
 from hpcansible.bench.config import OPTIONS_BY_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
