@@ -1,0 +1,3 @@
+from hpcansible.gpu_exporter.server import main
+
+raise SystemExit(main())
