@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible_collections.hpcansible.hpc.plugins.filter import asks_for_gpus as gpu_plugin
 from ansible_collections.hpcansible.hpc.plugins.filter import session_jobs as session_jobs_plugin
 from ansible_collections.hpcansible.hpc.plugins.filter import shell as shell_plugin
 from ansible_collections.hpcansible.hpc.plugins.filter.session_jobs import (
@@ -274,7 +275,7 @@ def test_avoid_ports_default_limit() -> None:
 def filter_docs() -> dict[str, tuple[dict, object, dict]]:
     """Every filter's DOCUMENTATION, EXAMPLES and RETURN: in its .py file or a sidecar .yml."""
     docs = {}
-    for module in (shell_plugin, session_jobs_plugin):
+    for module in (shell_plugin, session_jobs_plugin, gpu_plugin):
         embedded = yaml.safe_load(module.DOCUMENTATION)
         for name in module.FilterModule().filters():
             if embedded["name"] == name:
@@ -292,6 +293,7 @@ def filter_docs() -> dict[str, tuple[dict, object, dict]]:
 
 
 ALL_FILTERS = ["shell_path", "shell_words", "session_jobs", "used_ports", "avoid_ports"]
+ALL_FILTERS += ["asks_for_gpus", "gpu_count"]  # plugins/filter/asks_for_gpus.py (issue 11)
 
 
 def test_every_filter_is_documented() -> None:
