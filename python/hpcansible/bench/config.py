@@ -18,11 +18,18 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from hpcansible.bench.prompts import prompts_path
 from hpcansible.errors import UserError
 
 APIS = ("ollama", "openai", "http", "redis")
+LLM_APIS = ("ollama", "openai")
 ARRIVALS = ("constant", "poisson", "gamma")
 SLO_KEYS = ("ttft_ms", "tpot_ms", "e2e_ms", "e2e_intended_ms")
+# Options that take a comma list (or a YAML list): each one is an axis of a sweep.
+SWEEP_AXES = ("concurrency", "rate", "input_tokens", "output_tokens")
+SWEEP_MODES = ("product", "zip", *SWEEP_AXES)
+# Options that the session sets itself; a recipe's parameters may not hold them.
+SESSION_OPTIONS = ("endpoint", "api", "output", "session_id", "metrics_port")
 # Per-request timeout when none is given: LLM answers can take minutes, key-value calls not.
 DEFAULT_TIMEOUT_S = {"ollama": 600.0, "openai": 600.0, "http": 30.0, "redis": 30.0}
 DEFAULT_REQUESTS = 100
@@ -57,6 +64,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("session_id", "str", None, "label on live metrics (default $HPCANSIBLE_SESSION_ID)"),
     Option("concurrency", "int_list", None, "closed loop: streams in flight; '1,2,4' sweeps"),
     Option("rate", "float_list", None, "open loop: requests/s from a schedule; '5,10' sweeps"),
+    Option(
+        "sweep",
+        "choice",
+        "product",
+        "with several lists: every combination, the lists side by side, or one axis only",
+        choices=SWEEP_MODES,
+    ),
     Option("arrivals", "choice", "poisson", "open-loop arrival process", choices=ARRIVALS),
     Option("burstiness", "float", 1.0, "gamma shape: <1 burstier, 1 = Poisson", minimum=1e-3),
     Option("requests", "int", None, f"requests to send (default {DEFAULT_REQUESTS})", minimum=1),
@@ -82,6 +96,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("records", "choice", "jsonl", "per-request records format", ("jsonl", "csv", "none")),
     Option("slo", "slo", None, "e.g. ttft_ms:500,tpot_ms:50 adds goodput and attainment"),
     Option(
+        "slo_attainment",
+        "float",
+        0.9,
+        "share of requests that must meet the SLO for a load to count as meeting it",
+        minimum=0.001,
+        maximum=1,
+    ),
+    Option(
         "metrics_port",
         "int",
         None,
@@ -99,16 +121,34 @@ OPTIONS: tuple[Option, ...] = (
         minimum=0,
     ),
     Option("linger", "float", 0.0, "seconds the live metrics stay up after the run", minimum=0),
+    Option("gate_file", "str", None, "wait until this file exists before the measured load"),
+    Option(
+        "gate_timeout",
+        "float",
+        180.0,
+        "seconds to wait for --gate-file before starting anyway",
+        minimum=0,
+    ),
     # LLM APIs
     Option(
         "ollama_endpoint", "choice", "generate", "Ollama API", ("generate", "chat"), group="llm"
     ),
     Option("openai_endpoint", "choice", "chat", "OpenAI API", ("chat", "completions"), group="llm"),
     Option("path", "str", None, "request path, overriding the API's default", group="llm"),
-    Option("input_tokens", "int", 128, "synthetic prompt length", minimum=1, group="llm"),
-    Option("output_tokens", "int", 128, "tokens to generate per request", minimum=1, group="llm"),
-    Option("prompts", "str", None, "JSONL file of prompts instead of synthetic", group="llm"),
-    Option("ignore_eos", "bool", False, "ask OpenAI servers to ignore EOS", group="llm"),
+    Option(
+        "input_tokens", "int_list", 128, "synthetic prompt length; '50,100' sweeps", group="llm"
+    ),
+    Option("output_tokens", "int_list", 128, "tokens asked for; '16,64' sweeps", group="llm"),
+    Option(
+        "prompts",
+        "str",
+        None,
+        "JSONL file of prompts, or a built-in set (default) instead of synthetic",
+        group="llm",
+    ),
+    Option(
+        "ignore_eos", "bool", False, "fixed output length: ignore_eos + min_tokens", group="llm"
+    ),
     Option("extra_body", "json_object", None, "JSON object merged into each body", group="llm"),
     # plain HTTP
     Option("method", "str", None, "HTTP method (default GET, POST with --body)", group="http"),
@@ -141,7 +181,9 @@ OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """A validated benchmark; `concurrency`/`rate` hold several values only for a sweep."""
+    """A validated benchmark. The sweep axes (SWEEP_AXES) hold several values only before
+    sweep.plan_points splits the config into one config per point; a point's config has
+    one value on each axis (`rate` is empty in a closed loop)."""
 
     endpoint: str
     api: str
@@ -150,6 +192,7 @@ class BenchConfig:
     session_id: str = "local"
     concurrency: tuple[int, ...] = (1,)
     rate: tuple[float, ...] = ()
+    sweep: str = "product"
     arrivals: str = "poisson"
     burstiness: float = 1.0
     requests: int | None = None
@@ -165,16 +208,19 @@ class BenchConfig:
     late_ms: float = 10.0
     records: str = "jsonl"
     slo: dict[str, float] = field(default_factory=dict)
+    slo_attainment: float = 0.9
     metrics_port: int | None = None
     metrics_host: str = "0.0.0.0"
     quiet: bool = False
     wait_for_service: float = 0.0
     linger: float = 0.0
+    gate_file: str | None = None
+    gate_timeout: float = 180.0
     ollama_endpoint: str = "generate"
     openai_endpoint: str = "chat"
     path: str | None = None
-    input_tokens: int = 128
-    output_tokens: int = 128
+    input_tokens: tuple[int, ...] = (128,)
+    output_tokens: tuple[int, ...] = (128,)
     prompts: str | None = None
     ignore_eos: bool = False
     extra_body: dict[str, Any] | None = None
@@ -189,27 +235,34 @@ class BenchConfig:
     keyspace: int = 10000
     redis_prefill: bool = True
     password: str | None = None
+    # Not an option: the sweep point this config runs (the live metrics' `step` label).
+    step: str = "run"
 
     @property
     def open_loop(self) -> bool:
         return bool(self.rate)
 
     @property
-    def sweep(self) -> tuple[str, tuple[float, ...]] | None:
-        """The swept option and its values, or None for a single run."""
-        if len(self.rate) > 1:
-            return "rate", self.rate
-        if len(self.concurrency) > 1:
-            return "concurrency", tuple(float(c) for c in self.concurrency)
-        return None
+    def load_axis(self) -> str:
+        """The option that sets the load: rate (open loop) or concurrency (closed loop)."""
+        return "rate" if self.open_loop else "concurrency"
 
-    def steps(self) -> list[BenchConfig]:
-        """One config per sweep value (a single-element list without a sweep)."""
-        if len(self.rate) > 1:
-            return [replace(self, rate=(r,)) for r in self.rate]
-        if len(self.concurrency) > 1:
-            return [replace(self, concurrency=(c,)) for c in self.concurrency]
-        return [self]
+    def axis_values(self) -> dict[str, tuple[float, ...]]:
+        """Every sweep axis that applies to this config and its values (the load axis
+        first; token axes only for LLM APIs)."""
+        axes: dict[str, tuple[float, ...]] = {self.load_axis: getattr(self, self.load_axis)}
+        if self.api in LLM_APIS:
+            axes["input_tokens"] = self.input_tokens
+            axes["output_tokens"] = self.output_tokens
+        return axes
+
+    def with_values(self, values: Mapping[str, float], step: str) -> BenchConfig:
+        """This config with one value on each axis in `values` (a sweep point)."""
+        changes: dict[str, Any] = {
+            axis: (int(value) if axis != "rate" else float(value),)
+            for axis, value in values.items()
+        }
+        return replace(self, **changes, step=step)
 
     def with_output(self, output: Path) -> BenchConfig:
         return replace(self, output=output)
@@ -225,8 +278,8 @@ class BenchConfig:
         """Plain JSON-able values (for worker processes with mask_secrets=False)."""
         data = asdict(self)
         data["output"] = str(self.output)
-        data["concurrency"] = list(self.concurrency)
-        data["rate"] = list(self.rate)
+        for axis in SWEEP_AXES:
+            data[axis] = list(getattr(self, axis))
         data["body"] = None if self.body is None else self.body.decode("utf-8", "replace")
         if mask_secrets and data.get("password"):
             data["password"] = "***"
@@ -237,8 +290,8 @@ def from_mapping_unchecked(data: Mapping[str, Any]) -> BenchConfig:
     """Rebuild a config from `to_mapping` output inside a worker process (already valid)."""
     values = dict(data)
     values["output"] = Path(values["output"])
-    values["concurrency"] = tuple(values["concurrency"])
-    values["rate"] = tuple(values["rate"])
+    for axis in SWEEP_AXES:
+        values[axis] = tuple(values[axis])
     if values.get("body") is not None:
         values["body"] = values["body"].encode()
     known = {f.name for f in fields(BenchConfig)}
@@ -252,13 +305,25 @@ def _fail(where: str, message: str) -> UserError:
     return UserError(f"{where}: {message}")
 
 
+def _to_int(raw: Any) -> int:
+    """int() that refuses to truncate: 2.5 and '2.5' are errors, 2.0 and '2' are 2."""
+    if isinstance(raw, float):
+        if not raw.is_integer():
+            raise ValueError(raw)
+        return int(raw)
+    return int(str(raw).strip()) if isinstance(raw, str) else int(raw)
+
+
 def _parse_number(raw: Any, convert: Callable[[Any], Any], where: str, what: str) -> Any:
     if isinstance(raw, bool):
         raise _fail(where, f"expected {what}, got {raw!r}")
     try:
         return convert(raw)
     except (TypeError, ValueError):
-        raise _fail(where, f"expected {what}, got {raw!r}") from None
+        hint = ""
+        if isinstance(raw, list | tuple) or (isinstance(raw, str) and "," in raw):
+            hint = f" (only {', '.join(SWEEP_AXES)} take a list)"
+        raise _fail(where, f"expected {what}, got {raw!r}{hint}") from None
 
 
 def _check_range(option: Option, value: float, where: str) -> None:
@@ -269,12 +334,24 @@ def _check_range(option: Option, value: float, where: str) -> None:
 
 
 def _parse_list(raw: Any, convert: Callable[[Any], Any], where: str, what: str) -> tuple:
+    """One number or a sweep: '1,2,4', [1, 2, 4] or 4; a bad item is named with the list."""
     items = raw.split(",") if isinstance(raw, str) else raw
-    if isinstance(items, int | float):
+    if isinstance(items, int | float) and not isinstance(items, bool):
         items = [items]
     if not isinstance(items, list | tuple) or not items:
         raise _fail(where, f"expected {what} or a comma-separated list, got {raw!r}")
-    return tuple(_parse_number(item, convert, where, what) for item in items)
+    values = []
+    for item in items:
+        try:
+            if isinstance(item, bool):
+                raise ValueError(item)
+            values.append(convert(item))
+        except (TypeError, ValueError):
+            whole = f" in {raw!r}" if len(items) > 1 else ""
+            raise _fail(
+                where, f"expected {what} or a comma-separated list, got {item!r}{whole}"
+            ) from None
+    return tuple(values)
 
 
 def _parse_bool(raw: Any, where: str) -> bool:
@@ -352,13 +429,14 @@ def parse_value(option: Option, raw: Any, where: str) -> Any:
     if kind == "bool":
         return _parse_bool(raw, where)
     if kind in ("int", "float"):
-        convert = int if kind == "int" else float
+        convert = _to_int if kind == "int" else float
         value = _parse_number(raw, convert, where, "an integer" if kind == "int" else "a number")
         _check_range(option, value, where)
         return value
     if kind in ("int_list", "float_list"):
-        convert = int if kind == "int_list" else float
-        values = _parse_list(raw, convert, where, "a number")
+        convert = _to_int if kind == "int_list" else float
+        what = "an integer" if kind == "int_list" else "a number"
+        values = _parse_list(raw, convert, where, what)
         for value in values:
             _check_range(option, value, where)
             if value <= 0:
@@ -399,41 +477,23 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return dict(data)
 
 
-def build_config(
-    values: Mapping[str, Any], where: Mapping[str, str] | None = None, source: str | None = None
-) -> BenchConfig:
-    """Validate raw option values into a BenchConfig.
-
-    `where` maps an option name to how the user wrote it (`--rate` or `client.yml: rate`),
-    so that errors point at the right place; other options are named `source: name` when
-    a config file is the source, else by their flag.
-    """
-    where = dict(where or {})
-
-    def place(name: str) -> str:
-        if name in where:
-            return where[name]
-        if source:
-            return f"{source}: {name}"
-        option = OPTIONS_BY_NAME.get(name)
-        return option.flag if option else name
-
+def _parse_all(values: Mapping[str, Any], place: Callable[[str], str]) -> dict[str, Any]:
+    """Every given value through its option's parser (None means not given)."""
     unknown = sorted(set(values) - set(OPTIONS_BY_NAME))
     if unknown:
         raise UserError(f"{place(unknown[0])}: unknown option (see --help for the list)")
+    return {
+        name: parse_value(OPTIONS_BY_NAME[name], raw, place(name))
+        for name, raw in values.items()
+        if raw is not None
+    }
 
-    parsed: dict[str, Any] = {}
-    for name, raw in values.items():
-        if raw is None:
-            continue
-        parsed[name] = parse_value(OPTIONS_BY_NAME[name], raw, place(name))
 
-    for name in ("endpoint", "api", "output"):
-        if not parsed.get(name):
-            raise UserError(f"{place(name)}: required (give {OPTIONS_BY_NAME[name].flag})")
-    api = parsed["api"]
-    _check_endpoint(api, parsed["endpoint"], place("endpoint"))
-
+def _check_combination(
+    parsed: Mapping[str, Any], place: Callable[[str], str], api: str | None
+) -> int | None:
+    """The rules between options (each written once, for build_config and
+    check_parameters); returns the request count (default when neither bound is given)."""
     if "rate" in parsed and "concurrency" in parsed:
         raise UserError(
             f"{place('rate')}: give --rate (open loop) or --concurrency (closed loop), not both"
@@ -460,8 +520,67 @@ def build_config(
     keyspace = parsed.get("keyspace", 10000)
     if api == "redis" and key_size < len(str(keyspace - 1)) + 1:
         raise UserError(f"{place('key_size')}: too short for keyspace {keyspace}")
+    _check_sweep(parsed, place)
     if parsed.get("prompts"):
-        prompts = Path(parsed["prompts"])
+        prompts_path(parsed["prompts"], place("prompts"))
+    return requests
+
+
+def _check_sweep(parsed: Mapping[str, Any], place: Callable[[str], str]) -> None:
+    mode = parsed.get("sweep", "product")
+    load_axis = "rate" if "rate" in parsed else "concurrency"
+    if mode in ("concurrency", "rate") and mode != load_axis:
+        loop = "an open loop (rate)" if load_axis == "rate" else "a closed loop (concurrency)"
+        raise UserError(f"{place('sweep')}: {mode}: the run is {loop}")
+    if len(parsed.get("input_tokens", ())) > 1 and parsed.get("prompts"):
+        raise UserError(
+            f"{place('input_tokens')}: a list sweeps the length of synthetic prompts; "
+            "it cannot go with prompts"
+        )
+    lists = {axis: parsed[axis] for axis in SWEEP_AXES if len(parsed.get(axis, ())) > 1}
+    if mode == "zip":
+        lengths = {axis: len(values) for axis, values in lists.items()}
+        if len(set(lengths.values())) > 1:
+            listed = ", ".join(f"{axis} has {n}" for axis, n in lengths.items())
+            raise UserError(f"{place('sweep')}: zip needs lists of one length ({listed})")
+        combos = list(zip(*lists.values(), strict=True))
+        if len(set(combos)) < len(combos):
+            raise UserError(f"{place('sweep')}: zip gives the same point twice")
+        return
+    for axis, values in lists.items():
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            raise UserError(f"{place(axis)}: {twice[0]:g} is listed twice")
+
+
+def build_config(
+    values: Mapping[str, Any], where: Mapping[str, str] | None = None, source: str | None = None
+) -> BenchConfig:
+    """Validate raw option values into a BenchConfig.
+
+    `where` maps an option name to how the user wrote it (`--rate` or `client.yml: rate`),
+    so that errors point at the right place; other options are named `source: name` when
+    a config file is the source, else by their flag.
+    """
+    where = dict(where or {})
+
+    def place(name: str) -> str:
+        if name in where:
+            return where[name]
+        if source:
+            return f"{source}: {name}"
+        option = OPTIONS_BY_NAME.get(name)
+        return option.flag if option else name
+
+    parsed = _parse_all(values, place)
+    for name in ("endpoint", "api", "output"):
+        if not parsed.get(name):
+            raise UserError(f"{place(name)}: required (give {OPTIONS_BY_NAME[name].flag})")
+    api = parsed["api"]
+    _check_endpoint(api, parsed["endpoint"], place("endpoint"))
+    requests = _check_combination(parsed, place, api)
+    if parsed.get("prompts"):
+        prompts = prompts_path(parsed["prompts"], place("prompts"))
         if not prompts.is_file():
             raise UserError(f"{place('prompts')}: no such file {prompts}")
 
@@ -484,6 +603,42 @@ def build_config(
         slo=parsed.get("slo", {}),
         headers=parsed.get("headers", {}),
     )
+
+
+def check_parameters(
+    parameters: Mapping[str, Any],
+    where: str,
+    *,
+    api: str | None = None,
+    keys: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Check a recipe's client parameters (bench option names) without running anything.
+
+    The recipe checker calls this before a session submits a job, so that a wrong type
+    (`output_tokens: "50,abc"`) is refused on the user's machine. Errors are one line
+    naming `where.key`; `keys` maps an option to the key the recipe wrote (a seed-era
+    name such as max_tokens). The options that the session sets (SESSION_OPTIONS) and
+    files that only exist on the cluster (prompts, body) are not checked here. Returns
+    the values normalized: numbers as numbers, a one-value list as its value, a sweep as
+    a list, the SLO as a mapping; build_config accepts every one of them again.
+    """
+    names = dict(keys or {})
+
+    def place(name: str) -> str:
+        return f"{where}.{names.get(name, name)}"
+
+    parsed = _parse_all(parameters, place)
+    for name in parsed:
+        if name in SESSION_OPTIONS:
+            raise UserError(f"{place(name)}: set by the session; remove it from the recipe")
+    _check_combination(parsed, place, api)
+    normalized: dict[str, Any] = {}
+    for name, value in parsed.items():
+        if isinstance(value, tuple):
+            normalized[name] = value[0] if len(value) == 1 else list(value)
+        else:
+            normalized[name] = value
+    return normalized
 
 
 def _check_endpoint(api: str, endpoint: str, where: str) -> None:

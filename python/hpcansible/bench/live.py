@@ -6,6 +6,11 @@ batches by the engine's monitor task, never from the request path.
 
 With --workers K, every worker process writes its values through prometheus_client's
 multiprocess mode (PROMETHEUS_MULTIPROC_DIR) and the parent serves their sum.
+
+Request metrics carry a `step` label: the sweep point's label (`run` without a sweep), so
+that graphs split by point. The parent adds the run's state (RunState):
+hpcansible_bench_gate_open (0 while the client waits for the start gate, else 1) and
+hpcansible_bench_step_running{step} (1 while that step's load runs).
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from hpcansible.bench.recorder import NOT_SET, Recorder
 
@@ -33,53 +40,71 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 class LiveMetrics:
     """Counters and histograms for one process, fed with batches of completed requests."""
 
-    def __init__(self, session_id: str, api: str, registry: CollectorRegistry | None = None):
+    def __init__(
+        self,
+        session_id: str,
+        api: str,
+        registry: CollectorRegistry | None = None,
+        step: str = "run",
+    ) -> None:
         registry = registry if registry is not None else CollectorRegistry()
         self.registry = registry
-        labels = {"session_id": session_id, "api": api}
-        names = ("session_id", "api")
-        requests = Counter(
+        names = ("session_id", "api", "step")
+        self.base_labels = {"session_id": session_id, "api": api}
+        self._requests = Counter(
             f"{PREFIX}_requests",
             "Requests completed, by outcome",
             [*names, "outcome"],
             registry=registry,
         )
-        self.succeeded = requests.labels(**labels, outcome="success")
-        self.failed = requests.labels(**labels, outcome="failure")
-        self.errors = Counter(
+        self._errors = Counter(
             f"{PREFIX}_errors",
             "Failed requests, by error class",
             [*names, "error_class"],
             registry=registry,
         )
-        self.labels = labels
-        self.latency = Histogram(
+        self._latency = Histogram(
             f"{PREFIX}_request_latency_seconds",
             "End-to-end latency from the actual send",
             names,
             buckets=LATENCY_BUCKETS,
             registry=registry,
-        ).labels(**labels)
-        self.ttft = Histogram(
+        )
+        self._ttft = Histogram(
             f"{PREFIX}_ttft_seconds",
             "Time to first token",
             names,
             buckets=LATENCY_BUCKETS,
             registry=registry,
-        ).labels(**labels)
-        self.output_tokens = Counter(
+        )
+        self._output_tokens = Counter(
             f"{PREFIX}_output_tokens",
             "Output tokens of succeeded requests",
             names,
             registry=registry,
-        ).labels(**labels)
-        self.in_flight = Gauge(
+        )
+        self._in_flight = Gauge(
             f"{PREFIX}_in_flight",
             "Requests in flight at the last update",
             names,
             registry=registry,
             multiprocess_mode="livesum",
-        ).labels(**labels)
+        )
+        self.in_flight: Any = None
+        self.set_step(step)
+
+    def set_step(self, step: str) -> None:
+        """Count what follows under this sweep point's label."""
+        labels = {**self.base_labels, "step": step}
+        self.labels = labels
+        self.succeeded = self._requests.labels(**labels, outcome="success")
+        self.failed = self._requests.labels(**labels, outcome="failure")
+        self.latency = self._latency.labels(**labels)
+        self.ttft = self._ttft.labels(**labels)
+        self.output_tokens = self._output_tokens.labels(**labels)
+        if self.in_flight is not None:
+            self.in_flight.set(0)  # the previous step's streams are done
+        self.in_flight = self._in_flight.labels(**labels)
         self._error_children: dict[str, Any] = {}
 
     def observe(self, rec: Recorder, indices: Sequence[int]) -> None:
@@ -89,7 +114,7 @@ class LiveMetrics:
                 self.failed.inc()
                 child = self._error_children.get(error)
                 if child is None:
-                    child = self._error_children[error] = self.errors.labels(
+                    child = self._error_children[error] = self._errors.labels(
                         **self.labels, error_class=error
                     )
                 child.inc()
@@ -103,10 +128,42 @@ class LiveMetrics:
                 self.output_tokens.inc(rec.output_tokens[i])
 
 
+class RunState(Collector):
+    """The parent process's view of the run: is the start gate open, which step runs."""
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        self.gate_open = 1
+        self.steps: dict[str, int] = {}
+
+    def set_gate_open(self, is_open: bool) -> None:
+        self.gate_open = int(is_open)
+
+    def set_step_running(self, step: str, running: bool) -> None:
+        self.steps[step] = int(running)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gate = GaugeMetricFamily(
+            f"{PREFIX}_gate_open",
+            "0 while the client waits for the session's start gate, 1 once the load may run",
+            labels=["session_id"],
+        )
+        gate.add_metric([self.session_id], self.gate_open)
+        yield gate
+        steps = GaugeMetricFamily(
+            f"{PREFIX}_step_running",
+            "1 while this sweep point's load runs (step=run without a sweep)",
+            labels=["session_id", "step"],
+        )
+        for step, running in self.steps.items():
+            steps.add_metric([self.session_id, step], running)
+        yield steps
+
+
 class MetricsServer:
     """The HTTP endpoint; in multi-process mode it serves the workers' summed values."""
 
-    def __init__(self, host: str, port: int, multiprocess: bool) -> None:
+    def __init__(self, host: str, port: int, multiprocess: bool, session_id: str) -> None:
         self.multiproc_dir: str | None = None
         if multiprocess:
             # Set before the workers start: they pick multiprocess mode up at import.
@@ -118,6 +175,8 @@ class MetricsServer:
             prometheus_multiprocess.MultiProcessCollector(self.registry, path=self.multiproc_dir)
         else:
             self.registry = CollectorRegistry()
+        self.state = RunState(session_id)
+        self.registry.register(self.state)
         self.server, self.thread = start_http_server(port, addr=host, registry=self.registry)
         self.port = self.server.server_port
 

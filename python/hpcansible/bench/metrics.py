@@ -16,7 +16,7 @@ from typing import Any
 
 from hpcansible.bench.engine import RunOutcome
 from hpcansible.bench.histogram import LatencyHistogram
-from hpcansible.bench.recorder import NOT_SET
+from hpcansible.bench.recorder import NOT_SET, TOKEN_SOURCES
 
 LATENCY_METRICS = ("ttft", "tpot", "itl", "e2e", "e2e_intended")
 # The client is flagged as the bottleneck above these (see client_health in the summary).
@@ -45,6 +45,7 @@ AGGREGATE_COUNTERS = (
     "warmup_excluded",
     "input_tokens",
     "output_tokens",
+    "output_asked",
     "late_sends",
     "slo_met",
     "latency_sum_ns",
@@ -65,6 +66,9 @@ class Aggregate:
     warmup_excluded: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    output_asked: int = 0  # output tokens asked for by every measured LLM request
+    # succeeded requests by where their token counts came from: "input.server": 12 ...
+    token_sources: dict[str, int] = field(default_factory=dict)
     late_sends: int = 0
     slo_met: int = 0
     slo_met_by_key: dict[str, int] = field(default_factory=dict)
@@ -95,6 +99,7 @@ class Aggregate:
         for target, source in (
             (self.errors, other.errors),
             (self.slo_met_by_key, other.slo_met_by_key),
+            (self.token_sources, other.token_sources),
         ):
             for key, count in source.items():
                 target[key] = target.get(key, 0) + count
@@ -130,6 +135,8 @@ class Aggregate:
             "warmup_excluded": self.warmup_excluded,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
+            "output_asked": self.output_asked,
+            "token_sources": self.token_sources,
             "late_sends": self.late_sends,
             "slo_met": self.slo_met,
             "slo_met_by_key": self.slo_met_by_key,
@@ -146,7 +153,9 @@ class Aggregate:
     def from_json(cls, data: dict[str, Any]) -> Aggregate:
         aggregate = cls()
         for name in ("api", "mode", *AGGREGATE_COUNTERS, "window_start_ns", "window_end_ns"):
-            setattr(aggregate, name, data[name])
+            # aggregates written before a counter existed lack it: it counted nothing
+            setattr(aggregate, name, data.get(name, 0))
+        aggregate.token_sources = dict(data.get("token_sources", {}))
         aggregate.errors = dict(data["errors"])
         aggregate.error_examples = dict(data.get("error_examples", {}))
         aggregate.slo_met_by_key = dict(data["slo_met_by_key"])
@@ -224,6 +233,7 @@ def aggregate_run(
             continue
 
         agg.total += 1
+        agg.output_asked += rec.output_asked[i]
         measured_start = scheduled if measured_start is None else min(measured_start, scheduled)
         if done:
             measured_end = done if measured_end is None else max(measured_end, done)
@@ -261,6 +271,10 @@ def aggregate_run(
             done_row["output_tokens"] += output_tokens
         if rec.input_tokens[i] > 0:
             agg.input_tokens += rec.input_tokens[i]
+        if rec.output_asked[i]:  # an LLM request: say where its counts came from
+            for side, code in (("input", rec.input_source[i]), ("output", rec.output_source[i])):
+                key = f"{side}.{TOKEN_SOURCES[code] or 'none'}"
+                agg.token_sources[key] = agg.token_sources.get(key, 0) + 1
         if ttft is not None and output_tokens > 1:
             tpot = (e2e - ttft) / (output_tokens - 1)
             values["tpot"].append(round(tpot))

@@ -1,4 +1,10 @@
-"""Prompts: synthetic ones with a set length, or a JSONL file; both seeded and reproducible.
+"""Prompts: synthetic ones with a set length, a JSONL file, or a built-in set shipped with
+the package (`prompts: default`); all picked in a seeded, reproducible order.
+
+The built-in `default` set (data/default.jsonl) was written for this project: a few
+hundred instructions and questions on varied topics, from a few words to a few
+paragraphs, that a small chat model answers at length (so that the answer, not the
+model's end-of-sequence token, fills the output tokens asked for).
 
 Synthetic prompts are built from short, common English words that tokenizers (Llama,
 Gemma, GPT BPE vocabularies) keep as one token each with their leading space, so N words
@@ -9,6 +15,7 @@ summary uses; the requested count is only the target.
 from __future__ import annotations
 
 import json
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +42,23 @@ WORDS = tuple(_WORD_TEXT.split())
 
 # Pool size for synthetic prompts: enough variety against prefix caches, bounded memory.
 SYNTHETIC_POOL = 1024
+# Built-in prompt sets, package data next to this module: `prompts: NAME` or `builtin:NAME`.
+BUILTIN_PREFIX = "builtin:"
+BUILTIN_SETS = {"default": "default.jsonl"}
+DATA_DIR = Path(__file__).parent / "data"
+
+
+def prompts_path(value: str, where: str) -> Path:
+    """Where the prompts of `--prompts VALUE` are: a built-in set's file, or VALUE as a
+    path ($VARS and ~ expanded). A bare built-in name wins over a file of that name in
+    the working directory (write ./default for the file)."""
+    name = value.removeprefix(BUILTIN_PREFIX)
+    if name in BUILTIN_SETS:
+        return DATA_DIR / BUILTIN_SETS[name]
+    if value.startswith(BUILTIN_PREFIX):
+        known = ", ".join(sorted(BUILTIN_SETS))
+        raise UserError(f"{where}: unknown built-in prompt set {name!r} (known: {known})")
+    return Path(os.path.expandvars(value)).expanduser()
 
 
 @dataclass(frozen=True)
@@ -109,7 +133,7 @@ def load_prompts(
 ) -> list[Prompt]:
     """The prompt list a run cycles through, in a seeded order."""
     if prompts_file:
-        prompts = load_jsonl_prompts(prompts_file, output_tokens)
+        prompts = load_jsonl_prompts(prompts_path(prompts_file, "prompts"), output_tokens)
         random.Random(seed).shuffle(prompts)
         return prompts
     count = SYNTHETIC_POOL if needed is None else max(1, min(needed, SYNTHETIC_POOL))

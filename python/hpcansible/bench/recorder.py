@@ -18,6 +18,12 @@ from typing import Any
 
 NOT_SET = 0
 UNKNOWN_TOKENS = -1
+# Where a request's token count came from (Recorder.input_source / output_source codes):
+# the server's own count in the stream (OpenAI usage, Ollama eval_count), the server's
+# tokenizer asked before the run (llama-cpp-python's /extras/tokenize, see apis/openai.py),
+# or one token per content chunk.
+TOKEN_SOURCES = (None, "server", "tokenize", "chunks")
+SOURCE_SERVER, SOURCE_TOKENIZE, SOURCE_CHUNKS = 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,9 @@ class Recorder:
         self.status = array("q")  # HTTP status (0 for Redis or when none arrived)
         self.input_tokens = array("q")  # server-reported; UNKNOWN_TOKENS when not
         self.output_tokens = array("q")
+        self.output_asked = array("q")  # output tokens asked for (0: not an LLM request)
+        self.input_source = array("b")  # TOKEN_SOURCES index
+        self.output_source = array("b")
         self.error: list[str | None] = []  # error class, None on success
         self.chunks: list[array | None] = []  # content chunk arrival times (LLM APIs)
         self.detail: list[dict[str, Any] | None] = []  # server timings, Redis command...
@@ -72,6 +81,10 @@ class Recorder:
         for name in self.COLUMNS_NS:
             getattr(self, name).extend(zeros)
         self.status.extend(zeros)
+        self.output_asked.extend(zeros)
+        no_source = array("b", bytes(extra))
+        self.input_source.extend(no_source)
+        self.output_source.extend(no_source)
         unknown = array("q", [UNKNOWN_TOKENS]) * extra
         self.input_tokens.extend(unknown)
         self.output_tokens.extend(unknown)
@@ -116,6 +129,9 @@ def request_record(
         "error": rec.error[i],
         "input_tokens": None if rec.input_tokens[i] < 0 else rec.input_tokens[i],
         "output_tokens": None if rec.output_tokens[i] < 0 else rec.output_tokens[i],
+        "output_tokens_asked": rec.output_asked[i] or None,
+        "input_tokens_source": TOKEN_SOURCES[rec.input_source[i]],
+        "output_tokens_source": TOKEN_SOURCES[rec.output_source[i]],
         "chunks_ms": None if chunks is None else [round((c - sent) / 1e6, 4) for c in chunks],
     }
     if rec.detail[i]:

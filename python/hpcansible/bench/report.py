@@ -145,27 +145,42 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
             f"goodput: {goodput['requests_per_s']:,.2f} req/s, attainment "
             f"{_fmt(goodput['attainment'])} for {goodput['slo']}"
         )
-    health = summary["client_health"]
-    if not health["valid"]:
-        lines.append("[yellow]client was the bottleneck: " + "; ".join(health["invalid_reasons"]))
+    tokens = summary["tokens"]
+    if tokens["output_asked_total"]:
+        lines.append(
+            f"tokens: {tokens['input_total']} in ({tokens['input_source'] or 'none'}), "
+            f"{tokens['output_total']} out of {tokens['output_asked_total']} asked "
+            f"({tokens['output_source'] or 'none'})"
+        )
+    if summary.get("window"):
+        lines.append(f"window: {summary['window']['start']} to {summary['window']['end']}")
     if achieved["stopped_early"]:
         lines.append(f"[yellow]stopped early: {achieved['stopped_early']}")
+    # client_health's reasons are among the warnings (code client_invalid)
+    lines.extend(_warning_lines(summary))
     for line in lines:
         console.print(line)
 
 
-def print_sweep(
-    parameter: str, steps: list[dict[str, Any]], console: Console | None = None
-) -> None:
+def _warning_lines(summary: dict[str, Any]) -> list[str]:
+    return [f"[yellow]warning ({w['code']}): {w['message']}" for w in summary["warnings"]]
+
+
+def print_sweep(top: dict[str, Any], console: Console | None = None) -> None:
+    """The sweep's table (one row per point), its knee and its highest load meeting the SLO."""
     console = console or Console()
-    table = Table(title=f"sweep over {parameter}")
-    for column in (parameter, "req/s", "tok/s", "ttft p50", "ttft p99", "e2e p50", "e2e p99",
-                   "failed", "valid"):  # fmt: skip
+    sweep = top["sweep"]
+    axes = list(sweep["axes"])
+    table = Table(title=f"sweep ({sweep['mode']}) over {', '.join(axes)}")
+    for column in (*axes, "req/s", "tok/s", "ttft p50", "ttft p99", "e2e p50", "e2e p99",
+                   "failed", "slo", "valid"):  # fmt: skip
         table.add_column(column, justify="right")
-    for step in steps:
+    for point in top["points"]:
+        step = point["summary"]
         latency = step["latency_ms"]
+        goodput = step.get("goodput")
         table.add_row(
-            _fmt(step["sweep_value"]),
+            *(_fmt(point["values"][axis]) for axis in axes),
             _fmt(step["throughput"]["requests_per_s"]),
             _fmt(step["throughput"]["output_tokens_per_s"]),
             _fmt(latency["ttft"]["p50"]),
@@ -173,6 +188,23 @@ def print_sweep(
             _fmt(latency["e2e"]["p50"]),
             _fmt(latency["e2e"]["p99"]),
             _fmt(step["requests"]["failed"]),
+            "-" if goodput is None else ("met" if goodput["met"] else "missed"),
             "yes" if step["client_health"]["valid"] else "no",
         )
     console.print(table)
+    knee = top["knee"]
+    console.print(
+        f"knee: {sweep['load_axis']} {knee['load']:g} ({knee['reason']})"
+        if knee
+        else "knee: not reached"
+    )
+    best = top["max_load_meeting_slo"]
+    if sweep["slo"]:
+        console.print(
+            f"highest load meeting the SLO: {sweep['load_axis']} {best['load']:g} "
+            f"(attainment {best['attainment']:.3f})"
+            if best
+            else f"highest load meeting the SLO: none (attainment < {sweep['slo_attainment']:g})"
+        )
+    for line in _warning_lines(top):
+        console.print(line)

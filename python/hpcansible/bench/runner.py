@@ -1,5 +1,7 @@
-"""One benchmark, start to finish: plan the load, run it (in this process or in workers),
-aggregate, write the outputs. A sweep runs one step per value into its own directory."""
+"""One benchmark, start to finish: live metrics up, wait for the service, plan the load,
+open the connections, wait for the start gate, run (in this process or in workers),
+aggregate, write the outputs. A sweep runs one step per point into its own directory
+(sweep.py), waiting for the gate before the first one only."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,9 +22,10 @@ import uvloop
 from hpcansible import __version__
 from hpcansible.bench import report
 from hpcansible.bench.apis import make_client
-from hpcansible.bench.config import BenchConfig
+from hpcansible.bench.config import LLM_APIS, BenchConfig
 from hpcansible.bench.engine import LoadGenerator, RunOutcome, Snapshot, WorkerPlan
-from hpcansible.bench.live import LiveMetrics, MetricsServer
+from hpcansible.bench.gate import StartGate
+from hpcansible.bench.live import LiveMetrics, MetricsServer, RunState
 from hpcansible.bench.metrics import Aggregate, aggregate_run
 from hpcansible.bench.prompts import load_prompts
 from hpcansible.bench.recorder import write_records
@@ -33,9 +37,9 @@ from hpcansible.bench.schedule import (
     stream_start_offsets_ns,
 )
 from hpcansible.bench.summary import summarize
+from hpcansible.bench.sweep import SweepPoint, plan_sweep, sweep_summary
 from hpcansible.errors import StepFailed
 
-LLM_APIS = ("ollama", "openai")
 EXIT_OK = 0
 EXIT_FAILED = 1  # stopped by --max-error-rate, or no request succeeded
 EXIT_INTERRUPTED = 130
@@ -96,7 +100,11 @@ def make_generator(
     prompts = None
     if config.api in LLM_APIS:
         prompts = load_prompts(
-            config.prompts, config.input_tokens, config.output_tokens, config.seed, config.requests
+            config.prompts,
+            config.input_tokens[0],
+            config.output_tokens[0],
+            config.seed,
+            config.requests,
         )
     client = make_client(config, prompts)
     client.worker, client.workers = plan.worker, plan.workers
@@ -146,10 +154,14 @@ def asked_load(config: BenchConfig) -> dict[str, Any]:
         "max_error_rate": config.max_error_rate,
         "late_ms": config.late_ms,
         "seed": config.seed,
-        "input_tokens": config.input_tokens if config.api in LLM_APIS else None,
-        "output_tokens": config.output_tokens if config.api in LLM_APIS else None,
-        "prompts": config.prompts,
+        "input_tokens": (
+            config.input_tokens[0] if config.api in LLM_APIS and not config.prompts else None
+        ),
+        "output_tokens": config.output_tokens[0] if config.api in LLM_APIS else None,
+        "prompts": config.prompts if config.api in LLM_APIS else None,
+        "ignore_eos": config.ignore_eos if config.api in LLM_APIS else None,
         "slo": config.slo or None,
+        "slo_attainment": config.slo_attainment,
     }
 
 
@@ -161,8 +173,10 @@ def summary_extra(config: BenchConfig, started: float) -> dict[str, Any]:
     }
 
 
-def run_single(config: BenchConfig, live: LiveMetrics | None) -> tuple[Aggregate, dict[str, Any]]:
-    """One step in this process."""
+def run_single(
+    config: BenchConfig, live: LiveMetrics | None, gate: StartGate
+) -> tuple[Aggregate, dict[str, Any]]:
+    """One step in this process: connect, wait for the gate, run."""
     plan = build_plans(config)[0]
     display = report.ProgressDisplay(
         f"{config.api} bench", plan.expected_requests, config.duration, config.quiet
@@ -172,6 +186,7 @@ def run_single(config: BenchConfig, live: LiveMetrics | None) -> tuple[Aggregate
 
         async def main() -> RunOutcome:
             await generator.prepare()
+            await gate.wait_async()
             return await generator.run()
 
         outcome = uvloop.run(main())
@@ -179,16 +194,32 @@ def run_single(config: BenchConfig, live: LiveMetrics | None) -> tuple[Aggregate
     return agg, generator.client.describe()
 
 
-def run_step(config: BenchConfig, live: LiveMetrics | None) -> dict[str, Any]:
-    """Run one step (one concurrency or rate), write its outputs, return its summary."""
+def run_step(
+    point: SweepPoint,
+    live: LiveMetrics | None,
+    gate: StartGate,
+    state: RunState | None = None,
+) -> dict[str, Any]:
+    """Run one step (one sweep point), write its outputs, return its summary."""
+    config = point.config
     started = time.time()
-    if config.workers > 1:
-        from hpcansible.bench.workers import run_workers
+    if live is not None:
+        live.set_step(config.step)
+    if state is not None:
+        state.set_step_running(config.step, True)
+    try:
+        if config.workers > 1:
+            from hpcansible.bench.workers import run_workers
 
-        agg, target = run_workers(config)
-    else:
-        agg, target = run_single(config, live)
-    summary = summarize(agg, asked_load(config), target, summary_extra(config, started))
+            agg, target = run_workers(config, gate)
+        else:
+            agg, target = run_single(config, live, gate)
+    finally:
+        if state is not None:
+            state.set_step_running(config.step, False)
+    extra = summary_extra(config, started)
+    extra["point"] = {"label": point.label, "values": point.values}
+    summary = summarize(agg, asked_load(config), target, extra, gate.summary())
     report.write_outputs(config.output, agg, summary)
     return summary
 
@@ -208,17 +239,25 @@ def run_benchmark(config: BenchConfig) -> int:
     """The whole command: live metrics up, wait for the service, run, linger."""
     if config.prompts:
         # fail here, as a usage error, rather than inside every worker process
-        load_prompts(config.prompts, config.input_tokens, config.output_tokens, config.seed, None)
+        load_prompts(
+            config.prompts, config.input_tokens[0], config.output_tokens[0], config.seed, None
+        )
     live_server = live = None
     if config.metrics_port is not None:
-        live_server = MetricsServer(config.metrics_host, config.metrics_port, config.workers > 1)
+        live_server = MetricsServer(
+            config.metrics_host, config.metrics_port, config.workers > 1, config.session_id
+        )
         live_server.announce(config.quiet)
         if config.workers == 1:
             # one set of metrics for every sweep step; worker processes make their own
             live = LiveMetrics(config.session_id, config.api, live_server.registry)
+    state = None if live_server is None else live_server.state
+    gate = StartGate(
+        config.gate_file, config.gate_timeout, None if state is None else state.set_gate_open
+    )
     try:
         wait_for_service(config)
-        code = run_steps(config, live)
+        code = run_steps(config, live, gate, state)
         if live_server is not None and config.linger > 0 and code != EXIT_INTERRUPTED:
             linger(config)
         return code
@@ -227,31 +266,39 @@ def run_benchmark(config: BenchConfig) -> int:
             live_server.close()
 
 
-def run_steps(config: BenchConfig, live: LiveMetrics | None) -> int:
-    """One run, or one per sweep value; the exit code."""
-    sweep = config.sweep
-    if sweep is None:
-        summary = run_step(config, live)
+def run_steps(
+    config: BenchConfig,
+    live: LiveMetrics | None,
+    gate: StartGate,
+    state: RunState | None = None,
+) -> int:
+    """One run, or one step per sweep point; the exit code."""
+    plan = plan_sweep(config)
+    if not plan.is_sweep:
+        summary = run_step(plan.points[0], live, gate, state)
         if not config.quiet:
             report.print_summary(summary)
         return exit_code_for([summary])
-    parameter, values = sweep
-    steps = []
-    for step_config, value in zip(config.steps(), values, strict=True):
-        label = f"{parameter}-{value:g}"
-        step_config = step_config.with_output(config.output / label)
-        summary = run_step(step_config, live)
-        summary["sweep_value"] = value
-        steps.append(summary)
+    started = time.time()
+    done = []
+    for point in plan.points:
+        in_dir = replace(point, config=point.config.with_output(config.output / point.label))
+        summary = run_step(in_dir, live, gate, state)
+        done.append((point, summary))
         if summary["load"]["achieved"]["stopped_early"] == "signal":
             break
-    report.write_json(
-        config.output / report.SUMMARY,
-        {"sweep": {"parameter": parameter, "values": list(values)}, "steps": steps},
+    top = sweep_summary(
+        plan,
+        done,
+        summary_extra(config, started),
+        gate.summary(),
+        config.slo,
+        config.slo_attainment,
     )
+    report.write_json(config.output / report.SUMMARY, top)
     if not config.quiet:
-        report.print_sweep(parameter, steps)
-    return exit_code_for(steps)
+        report.print_sweep(top)
+    return exit_code_for([summary for _, summary in done])
 
 
 def _endpoint_address(endpoint: str) -> tuple[str, int]:

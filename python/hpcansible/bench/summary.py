@@ -1,10 +1,13 @@
 """summary.json: the issue-4 schema rendered from a (merged) Aggregate, the metric
-definitions written into it, and the per-second time series rows."""
+definitions written into it, the run's warnings, and the per-second time series rows."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from hpcansible.bench.apis.base import EMPTY_RESPONSE
+from hpcansible.bench.config import OPTIONS_BY_NAME
 from hpcansible.bench.histogram import LatencyHistogram
 from hpcansible.bench.metrics import (
     LATENCY_METRICS,
@@ -14,6 +17,11 @@ from hpcansible.bench.metrics import (
     Aggregate,
     empty_series_row,
 )
+
+# A run is flagged (summary.json `warnings`) above this share of empty answers, and when
+# the output tokens received fall below this share of those asked for.
+MAX_EMPTY_SHARE = 0.01
+MIN_OUTPUT_RECEIVED_SHARE = 0.9
 
 DEFINITIONS = {
     "actual_send": "when the request left the client: for ollama/openai the moment its "
@@ -30,7 +38,25 @@ DEFINITIONS = {
     "requests with more than one output token",
     "itl": "inter-token latency: every gap between consecutive content chunks, pooled",
     "output_tokens": "server-reported (Ollama eval_count, OpenAI usage.completion_tokens); "
-    "content chunks are counted only when the server reports none (tokens_counted=chunks)",
+    "content chunks are counted only when the server reports none (tokens_counted=chunks, "
+    "output_tokens_source=chunks); totals cover succeeded measured requests",
+    "input_tokens": "server-reported (Ollama prompt_eval_count, OpenAI usage.prompt_tokens); "
+    "for a server that streams no usage (llama-cpp-python) the server's tokenizer "
+    "(/extras/tokenize/count) is asked for each prompt before the run, plus the chat "
+    "template's tokens measured once (input_tokens_source=tokenize)",
+    "output_asked_total": "output tokens asked for (max_tokens / num_predict) by every "
+    "measured request, failed ones included; output_received_share = output_total / "
+    f"output_asked_total, flagged below {MIN_OUTPUT_RECEIVED_SHARE:g}",
+    "empty_response": "an LLM answer that completed without one non-empty content token; "
+    "it is a failure (error class empty_response, no latency, never meets an SLO); the "
+    f"run is flagged when more than {MAX_EMPTY_SHARE:.0%} of measured requests are empty",
+    "window": "the measured window in UTC (ISO 8601, milliseconds): start = end of warm-up "
+    "(or the first measured request's scheduled send), end = the last measured request's end",
+    "gate": "null when not gated; else when the session released the start gate "
+    "(released_at, by), how long the client waited for it and whether it gave up "
+    "(timed_out: the load started without it)",
+    "warnings": "what makes the figures doubtful, each {code, message}: empty_responses, "
+    "output_tokens_short, input_tokens_missing, gate_timed_out, client_invalid",
     "requests_per_s": "succeeded measured requests / window_s",
     "output_tokens_per_s": "sum of output tokens of succeeded measured requests / window_s",
     "window_s": "from the end of warm-up (or the start) to the last measured request's end",
@@ -40,15 +66,102 @@ DEFINITIONS = {
     "mean and max are exact; latency figures cover succeeded requests",
     "send_lag": "actual send - scheduled send (open loop); late sends exceed late_ms",
     "goodput": "measured requests meeting every SLO / window_s; attainment = that count / "
-    "measured requests (failures never meet an SLO)",
+    "measured requests (failures never meet an SLO); met = attainment >= slo_attainment",
     "client_health": "event-loop lag = how late a 10 ms timer fires; the run is invalid "
     f"when its p99 exceeds {MAX_LOOP_LAG_P99_MS:g} ms, open-loop dispatch lag (task start - "
     f"scheduled send) p99 exceeds {MAX_DISPATCH_LAG_P99_MS:g} ms, or a client process used "
     f"more than {MAX_CPU_PERCENT:g}% of a core",
     "errors": "connect, timeout, http_<status>, broken_stream (stream cut or malformed), "
-    "server_error (error object in the stream), cancelled (still running at the end), "
-    "auth, redis_error, other; error_examples holds the first message of each class",
+    "server_error (error object in the stream), empty_response (an answer without content), "
+    "cancelled (still running at the end), auth, redis_error, other; error_examples holds "
+    "the first message of each class",
 }
+
+
+def iso_utc(epoch_ns: int) -> str:
+    """2026-01-01T12:00:00.123Z"""
+    moment = datetime.fromtimestamp(epoch_ns / 1e9, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def window_json(start_ns: int | None, end_ns: int | None) -> dict[str, str] | None:
+    """summary.json's `window`, or None when nothing was measured."""
+    if start_ns is None or end_ns is None:
+        return None
+    return {"start": iso_utc(start_ns), "end": iso_utc(end_ns)}
+
+
+def _source_name(counts: dict[str, int]) -> str | None:
+    """The one source of every count, `mixed`, or None when there were no LLM requests."""
+    present = [name for name, count in counts.items() if count]
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else "mixed"
+
+
+def tokens_json(agg: Aggregate) -> dict[str, Any]:
+    sources: dict[str, dict[str, int]] = {"input": {}, "output": {}}
+    for key, count in sorted(agg.token_sources.items()):
+        side, _, name = key.partition(".")
+        sources.setdefault(side, {})[name] = count
+    asked = agg.output_asked
+    return {
+        "input_total": agg.input_tokens,
+        "output_total": agg.output_tokens,
+        "output_asked_total": asked,
+        "output_received_share": round(agg.output_tokens / asked, 4) if asked else None,
+        "input_source": _source_name(sources["input"]),
+        "output_source": _source_name(sources["output"]),
+        "sources": sources,
+    }
+
+
+def warning(code: str, message: str) -> dict[str, str]:
+    return {"code": code, "message": message}
+
+
+def run_warnings(
+    agg: Aggregate, tokens: dict[str, Any], invalid_reasons: list[str], gate: dict | None
+) -> list[dict[str, str]]:
+    """Everything that makes this run's figures doubtful (summary.json `warnings`)."""
+    found = []
+    empty = agg.errors.get(EMPTY_RESPONSE, 0)
+    if agg.total and empty / agg.total > MAX_EMPTY_SHARE:
+        found.append(
+            warning(
+                "empty_responses",
+                f"{empty} of {agg.total} answers ({empty / agg.total:.1%}) had no content "
+                f"(more than {MAX_EMPTY_SHARE:.0%})",
+            )
+        )
+    share = tokens["output_received_share"]
+    if share is not None and share < MIN_OUTPUT_RECEIVED_SHARE:
+        found.append(
+            warning(
+                "output_tokens_short",
+                f"received {tokens['output_total']} of {tokens['output_asked_total']} output "
+                f"tokens asked for ({share:.0%}, below {MIN_OUTPUT_RECEIVED_SHARE:.0%})",
+            )
+        )
+    missing = tokens["sources"]["input"].get("none", 0)
+    if missing:
+        found.append(
+            warning(
+                "input_tokens_missing",
+                f"{missing} succeeded requests have no input token count from the server",
+            )
+        )
+    if gate is not None and gate.get("timed_out"):
+        found.append(
+            warning(
+                "gate_timed_out",
+                f"the start gate was not released within {gate['waited_s']:g} s; the "
+                "measured load started anyway and may lie outside Prometheus's window",
+            )
+        )
+    if invalid_reasons:
+        found.append(warning("client_invalid", "; ".join(invalid_reasons)))
+    return found
 
 
 def _rate(count: float, window_s: float) -> float:
@@ -56,11 +169,17 @@ def _rate(count: float, window_s: float) -> float:
 
 
 def summarize(
-    agg: Aggregate, asked: dict[str, Any], target: dict[str, Any], extra: dict[str, Any]
+    agg: Aggregate,
+    asked: dict[str, Any],
+    target: dict[str, Any],
+    extra: dict[str, Any],
+    gate: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """summary.json: the issue-4 schema (requests, latency_ms, throughput, tokens,
-    window_s, load, client_health, definitions, and goodput with SLOs)."""
+    window_s, load, client_health, definitions, and goodput with SLOs) plus the measured
+    window, the start gate and the warnings."""
     window = agg.window_s
+    tokens = tokens_json(agg)
     latency = {name: agg.histogram(name).stats_ms() for name in LATENCY_METRICS}
     send_lag = agg.histogram("send_lag").stats_ms()
     loop_lag = LatencyHistogram()
@@ -89,8 +208,10 @@ def summarize(
             "requests_per_s": _rate(agg.succeeded, window),
             "output_tokens_per_s": _rate(agg.output_tokens, window),
         },
-        "tokens": {"input_total": agg.input_tokens, "output_total": agg.output_tokens},
+        "tokens": tokens,
         "window_s": round(window, 6),
+        "window": window_json(agg.window_start_ns, agg.window_end_ns),
+        "gate": gate,
         "load": {
             "mode": agg.mode,
             "asked": asked,
@@ -121,14 +242,19 @@ def summarize(
             "valid": not reasons,
             "invalid_reasons": reasons,
         },
+        "warnings": run_warnings(agg, tokens, reasons, gate),
         "definitions": DEFINITIONS,
     }
     slo = asked.get("slo") or {}
     if slo:
+        attainment = round(agg.slo_met / agg.total, 6) if agg.total else None
+        target_share = asked.get("slo_attainment") or OPTIONS_BY_NAME["slo_attainment"].default
         summary["goodput"] = {
             "slo": slo,
             "requests_per_s": _rate(agg.slo_met, window),
-            "attainment": round(agg.slo_met / agg.total, 6) if agg.total else None,
+            "attainment": attainment,
+            "slo_attainment": target_share,
+            "met": attainment is not None and attainment >= target_share,
             "attainment_by_slo": {
                 key: round(agg.slo_met_by_key.get(key, 0) / agg.total, 6) if agg.total else None
                 for key in slo

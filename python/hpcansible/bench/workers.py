@@ -27,6 +27,7 @@ import uvloop
 from hpcansible.bench import report
 from hpcansible.bench.config import BenchConfig, from_mapping_unchecked
 from hpcansible.bench.engine import RunOutcome, Snapshot
+from hpcansible.bench.gate import StartGate
 from hpcansible.bench.metrics import Aggregate
 from hpcansible.bench.summary import summarize
 from hpcansible.errors import StepFailed, UserError
@@ -52,7 +53,9 @@ def worker_main(
     try:
         config = from_mapping_unchecked(config_data)
         plan = build_plans(config)[worker]
-        live = LiveMetrics(config.session_id, config.api) if live_metrics else None
+        live = None
+        if live_metrics:
+            live = LiveMetrics(config.session_id, config.api, step=config.step)
         base = worker * PROGRESS_FIELDS
 
         def on_progress(snapshot: Snapshot) -> None:
@@ -157,8 +160,9 @@ def _wait_all_ready(pool: WorkerPool) -> None:
             raise UserError(str(payload))
 
 
-def run_workers(config: BenchConfig) -> tuple[Aggregate, dict[str, Any]]:
-    """Run one step in config.workers processes; merged aggregate and target."""
+def run_workers(config: BenchConfig, gate: StartGate) -> tuple[Aggregate, dict[str, Any]]:
+    """Run one step in config.workers processes (they connect, then wait while this
+    process waits for the start gate); merged aggregate and target."""
     from hpcansible.bench.live import MULTIPROC_ENV
 
     live_metrics = config.metrics_port is not None and MULTIPROC_ENV in os.environ
@@ -172,6 +176,7 @@ def run_workers(config: BenchConfig) -> tuple[Aggregate, dict[str, Any]]:
     results: dict[int, dict[str, Any]] = {}
     try:
         _wait_all_ready(pool)
+        gate.wait()
         start_at = time.perf_counter_ns() + START_DELAY_NS
         for conn in pool.pipes:
             conn.send(start_at)

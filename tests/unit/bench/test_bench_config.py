@@ -8,6 +8,7 @@ import pytest
 from bench_testing import parse_bench_args
 from hpcansible.bench.cli import config_from_args
 from hpcansible.bench.config import build_config, parse_slo
+from hpcansible.bench.sweep import plan_sweep
 from hpcansible.errors import UserError
 
 BASE = {"endpoint": "http://127.0.0.1:1", "api": "openai", "output": "/tmp/x"}
@@ -41,8 +42,9 @@ def test_cli_and_yaml_give_the_same_config(tmp_path: Path) -> None:
     )
     assert from_file == from_cli
     assert from_file.concurrency == (1, 2, 4)
-    assert from_file.sweep == ("concurrency", (1.0, 2.0, 4.0))
-    assert [c.concurrency for c in from_file.steps()] == [(1,), (2,), (4,)]
+    plan = plan_sweep(from_file)
+    assert plan.axes == {"concurrency": [1, 2, 4]}
+    assert [p.config.concurrency for p in plan.points] == [(1,), (2,), (4,)]
 
 
 def test_command_line_overrides_the_file(tmp_path: Path) -> None:
@@ -58,7 +60,7 @@ def test_command_line_overrides_the_file(tmp_path: Path) -> None:
 def test_file_errors_name_the_file_and_key(tmp_path: Path) -> None:
     config_file = tmp_path / "client.yml"
     config_file.write_text("endpoint: http://n:1\napi: http\nrate: fast\noutput: /tmp/o\n")
-    with pytest.raises(UserError, match=r"client.yml: rate: expected a number, got 'fast'"):
+    with pytest.raises(UserError, match=r"client.yml: rate: expected a number or a comma-separated list, got 'fast'"):
         config_from_args(parse_bench_args(["bench", "--config", str(config_file)]))
     config_file.write_text("endpoint: http://n:1\napi: http\nrat: 5\noutput: /tmp/o\n")
     with pytest.raises(UserError, match=r"client.yml: rat: unknown option"):
@@ -100,7 +102,7 @@ def test_cli_errors_name_the_flag(bench_error) -> None:
     message = bench_error(
         "--endpoint", "http://h:1", "--api", "http", "--rate", "x", "--output", "/tmp/o"
     )
-    assert message == "--rate: expected a number, got 'x'"
+    assert message == "--rate: expected a number or a comma-separated list, got 'x'"
     message = bench_error("--endpoint", "http://h:1", "--api", "ollama", "--output", "/tmp/o")
     assert message == "--model: required for --api ollama"
 

@@ -18,6 +18,19 @@ def records(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "requests.jsonl").read_text().splitlines()]
 
 
+def server_tokens(input_total: int, output_total: int, requests: int) -> dict:
+    """summary.json `tokens` when the server counted every token and gave all asked for."""
+    return {
+        "input_total": input_total,
+        "output_total": output_total,
+        "output_asked_total": output_total,
+        "output_received_share": 1.0,
+        "input_source": "server",
+        "output_source": "server",
+        "sources": {"input": {"server": requests}, "output": {"server": requests}},
+    }
+
+
 @pytest.mark.parametrize("endpoint", ["generate", "chat"])
 def test_ollama_streams(run_bench, http_server, endpoint: str) -> None:
     code, summary, out = run_bench(
@@ -42,7 +55,7 @@ def test_ollama_streams(run_bench, http_server, endpoint: str) -> None:
     requests = summary["requests"]
     assert (requests["total"], requests["succeeded"], requests["failed"]) == (6, 6, 0)
     assert requests["errors"] == {} and requests["error_examples"] == {}
-    assert summary["tokens"] == {"input_total": 6 * PROMPT_TOKENS, "output_total": 18}
+    assert summary["tokens"] == server_tokens(6 * PROMPT_TOKENS, 18, 6)
     latency = summary["latency_ms"]
     assert latency["itl"]["count"] == 12
     assert 0 < latency["ttft"]["p50"] <= latency["e2e"]["p50"]
@@ -73,7 +86,7 @@ def test_openai_streams_with_usage(run_bench, http_server, endpoint: str) -> Non
     )
     assert code == 0
     assert summary["requests"]["succeeded"] == 6
-    assert summary["tokens"] == {"input_total": 6 * PROMPT_TOKENS, "output_total": 24}
+    assert summary["tokens"] == server_tokens(6 * PROMPT_TOKENS, 24, 6)
     assert summary["latency_ms"]["itl"]["count"] == 18
     assert summary["target"]["url"] == f"{http_server}/v1/" + (
         "chat/completions" if endpoint == "chat" else "completions"
@@ -308,8 +321,9 @@ def test_concurrency_sweep_writes_a_step_per_value(run_bench, http_server) -> No
         "4",
     )
     assert code == 0
-    assert summary["sweep"] == {"parameter": "concurrency", "values": [1.0, 2.0]}
-    assert [s["load"]["asked"]["concurrency"] for s in summary["steps"]] == [1, 2]
+    assert summary["sweep"]["axes"] == {"concurrency": [1, 2]}
+    assert [p["summary"]["load"]["asked"]["concurrency"] for p in summary["points"]] == [1, 2]
+    assert [p["label"] for p in summary["points"]] == ["concurrency-1", "concurrency-2"]
     assert (out / "concurrency-2" / "summary.json").is_file()
 
 
@@ -392,12 +406,13 @@ def test_live_metrics_count_outcomes() -> None:
     live = LiveMetrics("sess", "ollama")
     live.observe(rec, [0, 1])
     text = generate_latest(live.registry).decode()
+    labels = 'session_id="sess",step="run"'
     assert (
-        'hpcansible_bench_errors_total{api="ollama",error_class="timeout",session_id="sess"} 1.0'
+        f'hpcansible_bench_errors_total{{api="ollama",error_class="timeout",{labels}}} 1.0'
         in text
     )
-    assert 'hpcansible_bench_output_tokens_total{api="ollama",session_id="sess"} 5.0' in text
-    assert 'hpcansible_bench_ttft_seconds_count{api="ollama",session_id="sess"} 1.0' in text
+    assert f'hpcansible_bench_output_tokens_total{{api="ollama",{labels}}} 5.0' in text
+    assert f'hpcansible_bench_ttft_seconds_count{{api="ollama",{labels}}} 1.0' in text
 
 
 def test_wait_for_service_gives_up_with_one_line(bench_error) -> None:

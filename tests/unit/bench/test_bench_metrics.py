@@ -162,8 +162,21 @@ def test_summary_schema(tmp_path: Path) -> None:
             "max",
         }
     assert set(summary["throughput"]) == {"requests_per_s", "output_tokens_per_s"}
-    assert set(summary["tokens"]) == {"input_total", "output_total"}
+    assert set(summary["tokens"]) == {
+        "input_total",
+        "output_total",
+        "output_asked_total",
+        "output_received_share",
+        "input_source",
+        "output_source",
+        "sources",
+    }
     assert summary["window_s"] == pytest.approx(0.5)
+    assert summary["window"] == {
+        "start": "2023-11-14T22:13:20.000Z",
+        "end": "2023-11-14T22:13:20.500Z",
+    }
+    assert summary["gate"] is None and summary["warnings"] == []
     assert set(summary["load"]) == {"mode", "asked", "achieved"}
     health = summary["client_health"]
     assert health["event_loop_lag_ms"]["p99"] == 0.3

@@ -20,6 +20,7 @@ CONNECT = "connect"
 TIMEOUT = "timeout"
 BROKEN_STREAM = "broken_stream"
 SERVER_ERROR = "server_error"  # an error object inside a stream
+EMPTY_RESPONSE = "empty_response"  # a complete LLM answer without one content token
 OTHER = "other"
 CANCELLED = "cancelled"  # still in flight when the run stopped
 # Failed requests keep this much of their error message (records and summary examples).

@@ -13,6 +13,7 @@ import aiohttp
 
 from hpcansible.bench.apis.base import (
     BROKEN_STREAM,
+    EMPTY_RESPONSE,
     ERROR_DETAIL_CHARS,
     JSON_HEADERS,
     SERVER_ERROR,
@@ -24,7 +25,13 @@ from hpcansible.bench.apis.base import (
 )
 from hpcansible.bench.config import BenchConfig
 from hpcansible.bench.prompts import Prompt
-from hpcansible.bench.recorder import Recorder
+from hpcansible.bench.recorder import (
+    SOURCE_CHUNKS,
+    SOURCE_SERVER,
+    SOURCE_TOKENIZE,
+    UNKNOWN_TOKENS,
+    Recorder,
+)
 
 
 def merge_body(body: dict[str, Any], extra: dict[str, Any] | None) -> dict[str, Any]:
@@ -40,11 +47,20 @@ def merge_body(body: dict[str, Any], extra: dict[str, Any] | None) -> dict[str, 
 class StreamResult:
     """What one parsed stream line says; reused, so parsing allocates nothing per line."""
 
-    __slots__ = ("content", "detail", "error", "final", "input_tokens", "output_tokens")
+    __slots__ = (
+        "content",
+        "detail",
+        "error",
+        "final",
+        "finish_reason",
+        "input_tokens",
+        "output_tokens",
+    )
 
     def reset(self) -> None:
         self.content = False  # the line carried non-empty generated text
         self.final = False  # the stream's closing message (usage / done / [DONE])
+        self.finish_reason: str | None = None  # why the server stopped (stop, length...)
         self.error: str | None = None
         self.input_tokens = -1
         self.output_tokens = -1
@@ -62,8 +78,13 @@ class StreamingLlmClient(HttpApiClient):
 
     def __init__(self, config: BenchConfig, prompts: list[Prompt]) -> None:
         super().__init__(config)
+        self.prompts = prompts
         # Bodies are encoded once: the hot path only picks bytes by index.
         self.bodies = [json.dumps(self.build_body(p)).encode() for p in prompts]
+        self.asked = array("q", [p.output_tokens for p in prompts])
+        # Input tokens per prompt from the server's tokenizer, for servers whose streams
+        # report none (filled by prepare_token_counts; UNKNOWN_TOKENS otherwise).
+        self.input_counts = array("q", [UNKNOWN_TOKENS]) * len(prompts)
 
     @abstractmethod
     def build_body(self, prompt: Prompt) -> dict[str, Any]: ...
@@ -74,6 +95,17 @@ class StreamingLlmClient(HttpApiClient):
 
     async def start(self) -> None:
         self.session = make_http_session(self.config, self._trace_send())
+        await self.prepare_token_counts()
+
+    async def prepare_token_counts(self) -> None:
+        """Before the run: count input tokens where the server's stream will not."""
+
+    def prompts_in_use(self) -> int:
+        """How many prompts (from the first) this process's requests will use."""
+        count = len(self.prompts)
+        if self.config.requests is not None:
+            count = min(count, self.config.requests)
+        return count
 
     def _trace_send(self) -> aiohttp.TraceConfig:
         """Stamp `sent` when the request headers reach the socket.
@@ -85,8 +117,9 @@ class StreamingLlmClient(HttpApiClient):
         trace = aiohttp.TraceConfig()
 
         async def headers_sent(session: Any, context: Any, params: Any) -> None:
-            assert self.recorder is not None
-            self.recorder.sent[context.trace_request_ctx] = perf_counter_ns()
+            index = context.trace_request_ctx
+            if index is not None and self.recorder is not None:  # None: not a timed request
+                self.recorder.sent[index] = perf_counter_ns()
 
         trace.on_request_headers_sent.append(headers_sent)
         return trace
@@ -101,10 +134,12 @@ class StreamingLlmClient(HttpApiClient):
         chunks = array("q")  # 8 bytes a token, not a Python int each
         rec.chunks[i] = chunks
         parsed = StreamResult()
+        prompt = (self.worker + i * self.workers) % len(bodies)
+        rec.output_asked[i] = self.asked[prompt]
         try:
             async with self.session.post(
                 self._url,
-                data=bodies[(self.worker + i * self.workers) % len(bodies)],
+                data=bodies[prompt],
                 headers=JSON_HEADERS,
                 trace_request_ctx=i,
             ) as response:
@@ -119,6 +154,7 @@ class StreamingLlmClient(HttpApiClient):
                     return
                 finished = False
                 error: str | None = None
+                finish_reason: str | None = None
                 async for line in response.content:
                     now = perf_counter_ns()
                     if len(line) <= 2 and not line.strip():
@@ -129,10 +165,14 @@ class StreamingLlmClient(HttpApiClient):
                         chunks.append(now)
                     if parsed.error is not None:
                         error = parsed.error
+                    if parsed.finish_reason is not None:
+                        finish_reason = parsed.finish_reason
                     if parsed.input_tokens >= 0:
                         rec.input_tokens[i] = parsed.input_tokens
+                        rec.input_source[i] = SOURCE_SERVER
                     if parsed.output_tokens >= 0:
                         rec.output_tokens[i] = parsed.output_tokens
+                        rec.output_source[i] = SOURCE_SERVER
                     if parsed.detail is not None:
                         rec.detail[i] = {**(rec.detail[i] or {}), **parsed.detail}
                     if parsed.final:
@@ -144,11 +184,23 @@ class StreamingLlmClient(HttpApiClient):
                 if rec.output_tokens[i] < 0:
                     # no server count: one token per content chunk (marked in the record)
                     rec.output_tokens[i] = len(chunks)
+                    rec.output_source[i] = SOURCE_CHUNKS
                     rec.detail[i] = {**(rec.detail[i] or {}), "tokens_counted": "chunks"}
+                if rec.input_tokens[i] < 0 and self.input_counts[prompt] >= 0:
+                    rec.input_tokens[i] = self.input_counts[prompt]
+                    rec.input_source[i] = SOURCE_TOKENIZE
                 if error is not None:
                     rec.error[i] = error
                 elif not finished:
                     rec.error[i] = BROKEN_STREAM
+                elif not chunks:
+                    # a complete answer with nothing in it is not a success
+                    rec.error[i] = EMPTY_RESPONSE
+                    rec.detail[i] = {
+                        **(rec.detail[i] or {}),
+                        "error_detail": f"no content token in the answer (finish_reason "
+                        f"{finish_reason}, output tokens {rec.output_tokens[i]})",
+                    }
         except asyncio.CancelledError:
             record_cancelled(rec, i)
             raise

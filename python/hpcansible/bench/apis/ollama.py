@@ -39,6 +39,7 @@ class OllamaClient(StreamingLlmClient):
         body: dict[str, Any] = {
             "model": self.config.model,
             "stream": True,
+            # Ollama has no ignore_eos: num_predict is a maximum only
             "options": {"num_predict": prompt.output_tokens, "seed": self.config.seed},
         }
         if self.chat:
@@ -64,3 +65,4 @@ class OllamaClient(StreamingLlmClient):
             out.detail = {key: item[key] for key in SERVER_TIMINGS if key in item}
             if "done_reason" in item:
                 out.detail["done_reason"] = item["done_reason"]
+                out.finish_reason = item["done_reason"]
