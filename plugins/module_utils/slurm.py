@@ -367,6 +367,7 @@ class SbatchOptions:
     cpus_per_task: int | None = None
     mem: str | None = None
     gres: str | None = None
+    gpus: str | None = None  # --gpus=[type:]count (issue 11)
     constraint: str | None = None
     nodelist: str | None = None
     exclude: str | None = None
@@ -389,6 +390,7 @@ class SbatchOptions:
             "cpus_per_task",
             "mem",
             "gres",
+            "gpus",
             "constraint",
             "nodelist",
             "exclude",

@@ -80,6 +80,9 @@ options:
   gres:
     description: C(--gres), for example C(gpu:1).
     type: str
+  gpus:
+    description: C(--gpus), GPUs for the whole job as C([type:]count), for example C(1) or C(h200:2).
+    type: str
   constraint:
     description: C(--constraint).
     type: str
@@ -301,6 +304,7 @@ SBATCH_PARAMS = (
     "cpus_per_task",
     "mem",
     "gres",
+    "gpus",
     "constraint",
     "nodelist",
     "exclude",
@@ -509,6 +513,7 @@ def main() -> None:
             "cpus_per_task": {"type": "int"},
             "mem": {"type": "str"},
             "gres": {"type": "str"},
+            "gpus": {"type": "str"},
             "constraint": {"type": "str"},
             "nodelist": {"type": "str"},
             "exclude": {"type": "str"},
