@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+# dcgm-exporter's default port, which the project's own NVML exporter keeps.
+GPU_EXPORTER_PORT = 9400
 COUNT = re.compile(r"^(\d+)[kKmMgG]?$")
 GPUS = re.compile(r"^(?:[^:,]+:)?(\d+)$")
 GPU_OPTIONS = ("--gpus", "-G", "--gpus-per-node", "--gpus-per-task", "--gpus-per-socket")

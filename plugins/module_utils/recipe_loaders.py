@@ -65,6 +65,7 @@ RESOURCES = mapping(
         "cpus_per_task": integer,
         "mem": memory,
         "gres": text,
+        "gpus": text,  # sbatch --gpus=[type:]count (issue 11, GPU services)
         "constraint": text,
         "nodelist": text,
         "exclude": text,
@@ -132,7 +133,13 @@ SERVICE_KEYS_BY_TYPE: dict[str, dict[str, Checker]] = {
         "gpu": boolean,
     },
     "redis": {"password": text, "maxmemory": memory, "persistence": boolean},
-    "llamacpp": {"model": text, "model_path": text, "n_ctx": integer, "n_threads": integer},
+    "llamacpp": {
+        "model": text,
+        "model_path": text,
+        "n_ctx": integer,
+        "n_threads": integer,
+        "n_gpu_layers": integer,  # issue 11: layers offloaded to the GPU (-1: all)
+    },
 }
 CLIENT_KEYS: dict[str, Checker] = {
     "name": safe_name,

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible_collections.hpcansible.hpc.plugins.module_utils.gpu import (
+    GPU_EXPORTER_PORT,
+    asks_for_gpus,
+)
 from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_loaders import (
     CLIENT_METRICS_PORT,
 )
@@ -34,6 +38,7 @@ SERVICE_SETTING_VARS = {
         "model_path": "model_path",
         "n_ctx": "n_ctx",
         "n_threads": "n_threads",
+        "n_gpu_layers": "n_gpu_layers",
     },
 }
 
@@ -66,6 +71,10 @@ def role_vars(recipes: dict, site_programs: list[str] = ()) -> tuple[dict, list[
     }
     if service["exporter"] != "none":
         variables["cadvisor_port"] = service["exporter_port"]
+    # Issue 11: a GPU service's job also serves GPU metrics; its port is one of the session's
+    # *_port variables, so that two sessions on one node get different ones.
+    if asks_for_gpus(service["resources"]):
+        variables["cadvisor_gpu_port"] = GPU_EXPORTER_PORT
     for setting, value in service["settings"].items():
         variables[f"{prefix}_{SERVICE_SETTING_VARS[service['type']][setting]}"] = value
     installed, notes = install_vars(
