@@ -1,12 +1,17 @@
 # Copyright: hpcansible contributors
 # Apache License 2.0 (see LICENSE)
-"""Action plugin behind hpcansible.hpc.recipes: runs on the controller, where the recipe files are."""
+"""Action plugin behind hpcansible.hpc.recipes: runs on the controller, where the recipe files are.
+
+Recipe values are data: everything this plugin returns is wrapped unsafe, so that Ansible never
+evaluates a `{{ }}`, `{% %}` or `{# #}` in a recipe as a template, at any depth, keys included.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ansible.plugins.action import ActionBase
+from ansible.utils.unsafe_proxy import wrap_var
 from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_loaders import (
     LOADERS,
     check_pairing,
@@ -52,14 +57,14 @@ class ActionModule(ActionBase):
             check_pairing(recipes["service"], recipes["client"])
             variables, notes = role_vars(recipes, args.get("site_programs") or [])
         except RecipeError as error:
-            result.update(failed=True, msg=str(error))
+            result.update(failed=True, msg=wrap_var(str(error)))
             return result
         notes = [note for recipe in recipes.values() for note in recipe["warnings"]] + notes
         result.update(
             changed=False,
-            recipes=recipes,
-            role_vars=variables,
-            notes=notes,
-            ansible_facts={f"session_{kind}": recipe for kind, recipe in recipes.items()},
+            recipes=wrap_var(recipes),
+            role_vars=wrap_var(variables),
+            notes=wrap_var(notes),
+            ansible_facts=wrap_var({f"session_{kind}": recipe for kind, recipe in recipes.items()}),
         )
         return result

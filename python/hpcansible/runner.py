@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from hpcansible.paths import ANSIBLE_CFG, PLAYBOOKS, PROJECT_ROOT, venv_bin
 
 EventHandler = Callable[[dict[str, Any]], None]
@@ -51,6 +53,33 @@ def failure_message(event: Mapping[str, Any]) -> str:
     return str(msg).strip() or f"task '{data.get('task', '?')}' failed"
 
 
+# --- recipes are data (issue 12 item 1): what the user hands in is never a template ---------
+
+
+class _UnsafeDumper(yaml.SafeDumper):
+    """YAML in which every string is tagged !unsafe: Ansible then never templates it."""
+
+
+_UnsafeDumper.add_representer(
+    str, lambda dumper, value: dumper.represent_scalar("!unsafe", value, style='"')
+)
+
+
+def write_unsafe_extravars(data_dir: Path, extravars: Mapping[str, Any]) -> None:
+    """ansible-runner passes `env/extravars` as `-e @file`. Ansible 2.19 trusts extra vars as
+    templates, so a session id or a recipe path holding `{{ lookup('pipe', ...) }}` would run
+    on the controller; tagged !unsafe they stay the text they are."""
+    path = data_dir / "env" / "extravars"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        yaml.dump(dict(extravars), handle, Dumper=_UnsafeDumper, allow_unicode=True)
+
+
+# --- end of recipes are data ------------------------------------------------------------------
+
+
 def run_playbook(
     playbook: str,
     extravars: Mapping[str, Any] | None = None,
@@ -91,11 +120,11 @@ def run_playbook(
     cmdline = "--check --diff" if check else None
     data_dir = private_data_dir or Path(tempfile.mkdtemp(prefix="hpcansible-runner-"))
     data_dir.mkdir(parents=True, exist_ok=True)
+    write_unsafe_extravars(data_dir, extravars or {})
     runner = ansible_runner.run(
         private_data_dir=str(data_dir),
         playbook=str(PLAYBOOKS / playbook),
         inventory=[str(path) for path in (inventory or [PROJECT_ROOT / "inventory" / "testbed"])],
-        extravars=dict(extravars or {}),
         envvars=envvars,
         cmdline=cmdline,
         quiet=not verbose,
@@ -128,6 +157,6 @@ def run_checklist(
         print(line)
     if not result.ok:
         reason = result.failures[-1] if result.failures else f"ansible-runner {result.status}"
-        print(f"hpcansible: {what} failed: {reason.splitlines()[0]}", file=sys.stderr)
+        print(f"hpcansible: {what} failed: {reason.strip()}", file=sys.stderr)
         return 1
     return 0
