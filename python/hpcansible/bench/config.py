@@ -249,10 +249,11 @@ class BenchConfig:
 
     def axis_values(self) -> dict[str, tuple[float, ...]]:
         """Every sweep axis that applies to this config and its values (the load axis
-        first; token axes only for LLM APIs)."""
+        first; token axes only for LLM APIs, input_tokens only for synthetic prompts)."""
         axes: dict[str, tuple[float, ...]] = {self.load_axis: getattr(self, self.load_axis)}
         if self.api in LLM_APIS:
-            axes["input_tokens"] = self.input_tokens
+            if not self.prompts:
+                axes["input_tokens"] = self.input_tokens
             axes["output_tokens"] = self.output_tokens
         return axes
 

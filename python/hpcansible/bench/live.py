@@ -156,7 +156,8 @@ class RunState(Collector):
             labels=["session_id", "step"],
         )
         for step, running in self.steps.items():
-            steps.add_metric([self.session_id, step], running)
+            # a step that waits for the gate has not started its load yet
+            steps.add_metric([self.session_id, step], running and self.gate_open)
         yield steps
 
 

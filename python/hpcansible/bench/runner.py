@@ -37,7 +37,7 @@ from hpcansible.bench.schedule import (
     stream_start_offsets_ns,
 )
 from hpcansible.bench.summary import summarize
-from hpcansible.bench.sweep import SweepPoint, plan_sweep, sweep_summary
+from hpcansible.bench.sweep import SweepPlan, SweepPoint, plan_sweep, sweep_summary
 from hpcansible.errors import StepFailed
 
 EXIT_OK = 0
@@ -242,6 +242,7 @@ def run_benchmark(config: BenchConfig) -> int:
         load_prompts(
             config.prompts, config.input_tokens[0], config.output_tokens[0], config.seed, None
         )
+    plan = plan_sweep(config)
     live_server = live = None
     if config.metrics_port is not None:
         live_server = MetricsServer(
@@ -250,14 +251,15 @@ def run_benchmark(config: BenchConfig) -> int:
         live_server.announce(config.quiet)
         if config.workers == 1:
             # one set of metrics for every sweep step; worker processes make their own
-            live = LiveMetrics(config.session_id, config.api, live_server.registry)
+            first = plan.points[0].label
+            live = LiveMetrics(config.session_id, config.api, live_server.registry, first)
     state = None if live_server is None else live_server.state
     gate = StartGate(
         config.gate_file, config.gate_timeout, None if state is None else state.set_gate_open
     )
     try:
         wait_for_service(config)
-        code = run_steps(config, live, gate, state)
+        code = run_steps(config, plan, live, gate, state)
         if live_server is not None and config.linger > 0 and code != EXIT_INTERRUPTED:
             linger(config)
         return code
@@ -268,12 +270,12 @@ def run_benchmark(config: BenchConfig) -> int:
 
 def run_steps(
     config: BenchConfig,
+    plan: SweepPlan,
     live: LiveMetrics | None,
     gate: StartGate,
     state: RunState | None = None,
 ) -> int:
     """One run, or one step per sweep point; the exit code."""
-    plan = plan_sweep(config)
     if not plan.is_sweep:
         summary = run_step(plan.points[0], live, gate, state)
         if not config.quiet:

@@ -4,12 +4,16 @@ Each runs its own event loop in a background thread on 127.0.0.1 with a free por
 an aiohttp app speaking the Ollama (NDJSON) and OpenAI (SSE) streaming shapes plus a
 static page, and a minimal RESP server for Redis (AUTH, GET, SET, PING, CLIENT).
 Token timing is a fixed small gap, so tests can check the metric arithmetic end to end.
+A prompt containing EMPTY gets an answer without content, one containing SHORT a single
+token. Under /nousage/ the OpenAI routes behave like llama-cpp-python's server: no usage
+in streams, a tokenizer at /nousage/extras/tokenize/count, usage in non-streamed answers.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import socket
 import threading
@@ -21,6 +25,32 @@ from hpcansible.bench import cli as bench_cli
 
 TOKEN_GAP_S = 0.002
 PROMPT_TOKENS = 7
+# The /nousage/ server's tokenizer: one token per word plus BOS; its chat template adds
+# TEMPLATE_TOKENS_PER_MESSAGE per message and TEMPLATE_TOKENS_END once (BOS included).
+TEMPLATE_TOKENS_PER_MESSAGE = 4
+TEMPLATE_TOKENS_END = 4
+
+
+def prompt_text(body: dict[str, Any]) -> str:
+    if "messages" in body:
+        return " ".join(str(m.get("content", "")) for m in body["messages"])
+    return str(body.get("prompt", ""))
+
+
+def answer_tokens(body: dict[str, Any], asked: int) -> int:
+    """How many tokens the fake model answers: EMPTY none, SHORT one, else all asked."""
+    text = prompt_text(body)
+    if "EMPTY" in text:
+        return 0
+    return 1 if "SHORT" in text else asked
+
+
+def nousage_prompt_tokens(body: dict[str, Any]) -> int:
+    """What the /nousage/ server reports as usage.prompt_tokens for a body."""
+    if "messages" in body:
+        words = sum(len(str(m["content"]).split()) for m in body["messages"])
+        return TEMPLATE_TOKENS_PER_MESSAGE * len(body["messages"]) + words + TEMPLATE_TOKENS_END
+    return 1 + len(str(body["prompt"]).split())
 
 
 def free_port() -> int:
@@ -59,7 +89,7 @@ class ThreadedServer:
 
 async def _ollama(request: web.Request) -> web.StreamResponse:
     body = await request.json()
-    tokens = int(body.get("options", {}).get("num_predict", 3))
+    tokens = answer_tokens(body, int(body.get("options", {}).get("num_predict", 3)))
     chat = request.path.endswith("/chat")
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
     await response.prepare(request)
@@ -89,9 +119,14 @@ async def _ollama(request: web.Request) -> web.StreamResponse:
 
 async def _openai(request: web.Request) -> web.StreamResponse:
     body = await request.json()
-    tokens = int(body.get("max_tokens", 3))
+    tokens = answer_tokens(body, int(body.get("max_tokens", 3)))
     chat = request.path.endswith("/chat/completions")
-    usage = body.get("stream_options", {}).get("include_usage")
+    nousage = request.path.startswith("/nousage/")
+    if nousage and not body.get("stream"):
+        return web.json_response(
+            {"choices": [], "usage": {"prompt_tokens": nousage_prompt_tokens(body)}}
+        )
+    usage = body.get("stream_options", {}).get("include_usage") and not nousage
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
 
@@ -105,7 +140,8 @@ async def _openai(request: web.Request) -> web.StreamResponse:
             {"index": 0, "delta": {"content": " tok"}} if chat else {"index": 0, "text": " tok"}
         )
         await event({"choices": [{**choice, "finish_reason": None}]})
-    await event({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})
+    finish = "length" if tokens == int(body.get("max_tokens", 3)) else "stop"
+    await event({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
     if usage:
         await event(
             {"choices": [], "usage": {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": tokens}}
@@ -113,6 +149,11 @@ async def _openai(request: web.Request) -> web.StreamResponse:
     await response.write(b"data: [DONE]\n\n")
     await response.write_eof()
     return response
+
+
+async def _tokenize_count(request: web.Request) -> web.Response:
+    body = await request.json()
+    return web.json_response({"count": 1 + len(str(body["input"]).split())})
 
 
 async def _static(request: web.Request) -> web.Response:
@@ -124,6 +165,17 @@ async def _echo_status(request: web.Request) -> web.Response:
     return web.Response(status=int(request.match_info["code"]), text="status")
 
 
+LAST_BODIES: dict[str, dict[str, Any]] = {}
+
+
+@web.middleware
+async def _remember_body(request: web.Request, handler: Any) -> web.StreamResponse:
+    if request.method == "POST" and request.can_read_body:
+        with contextlib.suppress(ValueError):
+            LAST_BODIES[request.path] = json.loads(await request.read())
+    return await handler(request)
+
+
 def start_http_server() -> ThreadedServer:
     async def start() -> int:
         app = web.Application()
@@ -131,6 +183,11 @@ def start_http_server() -> ThreadedServer:
         app.router.add_post("/api/chat", _ollama)
         app.router.add_post("/v1/chat/completions", _openai)
         app.router.add_post("/v1/completions", _openai)
+        app.router.add_post("/nousage/v1/chat/completions", _openai)
+        app.router.add_post("/nousage/v1/completions", _openai)
+        app.router.add_post("/nousage/extras/tokenize/count", _tokenize_count)
+        # the last request body each route received, for tests of what the client sends
+        app.middlewares.append(_remember_body)
         app.router.add_get("/static", _static)
         app.router.add_route("*", "/status/{code}", _echo_status)
         runner = web.AppRunner(app, access_log=None)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from bench_testing import parse_bench_args
 from hpcansible.bench.cli import config_from_args
-from hpcansible.bench.config import build_config, parse_slo
+from hpcansible.bench.config import build_config, check_parameters, parse_slo
 from hpcansible.bench.sweep import plan_sweep
 from hpcansible.errors import UserError
 
@@ -60,7 +60,8 @@ def test_command_line_overrides_the_file(tmp_path: Path) -> None:
 def test_file_errors_name_the_file_and_key(tmp_path: Path) -> None:
     config_file = tmp_path / "client.yml"
     config_file.write_text("endpoint: http://n:1\napi: http\nrate: fast\noutput: /tmp/o\n")
-    with pytest.raises(UserError, match=r"client.yml: rate: expected a number or a comma-separated list, got 'fast'"):
+    message = r"client.yml: rate: expected a number or a comma-separated list, got 'fast'"
+    with pytest.raises(UserError, match=message):
         config_from_args(parse_bench_args(["bench", "--config", str(config_file)]))
     config_file.write_text("endpoint: http://n:1\napi: http\nrat: 5\noutput: /tmp/o\n")
     with pytest.raises(UserError, match=r"client.yml: rat: unknown option"):
@@ -146,3 +147,72 @@ def test_password_is_masked_in_the_summary_mapping() -> None:
     config = build_config({**BASE, "api": "redis", "endpoint": "redis://h:6379", "password": "p"})
     assert config.to_mapping()["password"] == "***"
     assert config.to_mapping(mask_secrets=False)["password"] == "p"
+
+
+# --- recipe parameters, checked before anything is submitted -----------------------------
+
+RECIPE = "recipes/x/client.yml: client.parameters"
+
+
+def test_check_parameters_normalizes_a_seed_era_sweep() -> None:
+    checked = check_parameters(
+        {"concurrency": "1,2,5", "output_tokens": "50,100", "input_tokens": 50, "slo": "ttft_ms:1"},
+        RECIPE,
+        api="openai",
+        keys={"concurrency": "concurrent_requests", "output_tokens": "max_tokens"},
+    )
+    assert checked == {
+        "concurrency": [1, 2, 5],
+        "output_tokens": [50, 100],
+        "input_tokens": 50,
+        "slo": {"ttft_ms": 1.0},
+    }
+    # build_config takes the normalized values again
+    config = build_config({**BASE, **checked})
+    assert config.concurrency == (1, 2, 5) and config.output_tokens == (50, 100)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"output_tokens": "50,abc"}, f"{RECIPE}.max_tokens: expected an integer or a comma-"),
+        ({"concurrency": [1, "x"]}, f"{RECIPE}.concurrent_requests: expected an integer"),
+        ({"requests": "10,20"}, f"{RECIPE}.requests: expected an integer, got '10,20' (only"),
+        ({"timeout": [1, 2]}, f"{RECIPE}.timeout: expected a number, got [1, 2] (only"),
+        ({"output_tokens": 2.5}, f"{RECIPE}.max_tokens: expected an integer or a comma"),
+        ({"requests": 2.5}, f"{RECIPE}.requests: expected an integer, got 2.5"),
+        ({"rate": "1,0"}, f"{RECIPE}.rate: must be positive"),
+        ({"sweep": "zip", "rate": "1,2", "output_tokens": "1,2,3"}, f"{RECIPE}.sweep: zip"),
+        ({"endpoint": "http://x:1"}, f"{RECIPE}.endpoint: set by the session"),
+        ({"model": None, "requests": 3}, f"{RECIPE}.model: required for --api ollama"),
+        ({"gate_timeout": "soon"}, f"{RECIPE}.gate_timeout: expected a number"),
+        ({"slo_attainment": 1.5}, f"{RECIPE}.slo_attainment: must be at most 1"),
+        ({"prompts": "builtin:nope"}, f"{RECIPE}.prompts: unknown built-in prompt set"),
+        ({"burst": 1}, f"{RECIPE}.burst: unknown option"),
+    ],
+)
+def test_check_parameters_errors_name_the_recipe_key(parameters: dict, message: str) -> None:
+    keys = {"concurrency": "concurrent_requests", "output_tokens": "max_tokens"}
+    api = "ollama" if "model" in parameters else "openai"
+    with pytest.raises(UserError) as caught:
+        check_parameters(parameters, RECIPE, api=api, keys=keys)
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+def test_check_parameters_leaves_cluster_files_alone() -> None:
+    checked = check_parameters(
+        {"prompts": "$HOME/prompts.jsonl", "body": "@/scratch/body.json", "gate_file": "$X/g"},
+        RECIPE,
+        api="openai",
+    )
+    assert checked["prompts"] == "$HOME/prompts.jsonl" and checked["gate_file"] == "$X/g"
+
+
+def test_gate_options_and_defaults() -> None:
+    config = build_config(BASE)
+    assert (config.gate_file, config.gate_timeout) == (None, 180.0)
+    assert config.slo_attainment == 0.9 and config.sweep == "product"
+    assert config.input_tokens == (128,) and config.output_tokens == (128,)
+    gated = build_config({**BASE, "gate_file": "/tmp/g", "gate_timeout": "30"})
+    assert (gated.gate_file, gated.gate_timeout) == ("/tmp/g", 30.0)

@@ -408,8 +408,7 @@ def test_live_metrics_count_outcomes() -> None:
     text = generate_latest(live.registry).decode()
     labels = 'session_id="sess",step="run"'
     assert (
-        f'hpcansible_bench_errors_total{{api="ollama",error_class="timeout",{labels}}} 1.0'
-        in text
+        f'hpcansible_bench_errors_total{{api="ollama",error_class="timeout",{labels}}} 1.0' in text
     )
     assert f'hpcansible_bench_output_tokens_total{{api="ollama",{labels}}} 5.0' in text
     assert f'hpcansible_bench_ttft_seconds_count{{api="ollama",{labels}}} 1.0' in text

@@ -1,0 +1,176 @@
+"""The start gate: the measured load waits for the session's gate file, or starts anyway
+after gate_timeout; by hand (no gate_file) nothing waits."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from bench_testing import free_port
+from hpcansible.bench.gate import StartGate, read_gate_file
+
+RELEASED_AT = "2026-01-01T12:00:00.000Z"
+
+
+def release_later(path: Path, delay_s: float) -> threading.Thread:
+    """Write the gate file atomically after `delay_s`, as the session's playbook does."""
+
+    def write() -> None:
+        time.sleep(delay_s)
+        partial = path.with_suffix(".tmp")
+        partial.write_text(json.dumps({"released_at": RELEASED_AT, "by": "test"}))
+        os.replace(partial, path)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    return thread
+
+
+def parse(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def test_the_load_waits_for_the_gate(run_bench, http_server, tmp_path: Path) -> None:
+    gate = tmp_path / "gate.json"
+    port = free_port()
+    seen: list[str] = []
+
+    def scrape_while_waiting() -> None:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not seen:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as r:
+                    text = r.read().decode()
+                if "hpcansible_bench_gate_open" in text:
+                    seen.append(text)
+            except OSError:
+                time.sleep(0.02)
+
+    scraper = threading.Thread(target=scrape_while_waiting)
+    scraper.start()
+    released = release_later(gate, 0.8)
+    before = time.time()
+    code, summary, _ = run_bench(
+        "--endpoint",
+        http_server + "/static",
+        "--api",
+        "http",
+        "--requests",
+        "5",
+        "--gate-file",
+        str(gate),
+        "--metrics-port",
+        str(port),
+        "--metrics-host",
+        "127.0.0.1",
+    )
+    released.join()
+    scraper.join()
+    assert code == 0
+    assert summary["gate"]["released_at"] == RELEASED_AT and summary["gate"]["by"] == "test"
+    assert summary["gate"]["timed_out"] is False
+    assert 0.6 <= summary["gate"]["waited_s"] < 3
+    # nothing measured before the release: the window starts after it
+    assert parse(summary["window"]["start"]) >= before + 0.6
+    assert parse(summary["window"]["end"]) >= parse(summary["window"]["start"])
+    assert "gate_timed_out" not in [w["code"] for w in summary["warnings"]]
+    assert 'hpcansible_bench_gate_open{session_id="local"} 0.0' in seen[0]
+    assert 'step="run"} 1.0' not in seen[0]  # not running while it waits
+
+
+def test_the_load_starts_anyway_after_the_timeout(
+    run_bench, http_server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gate = tmp_path / "never.json"
+    started = time.monotonic()
+    code, summary, _ = run_bench(
+        "--endpoint",
+        http_server + "/static",
+        "--api",
+        "http",
+        "--requests",
+        "3",
+        "--gate-file",
+        str(gate),
+        "--gate-timeout",
+        "0.4",
+    )
+    assert code == 0 and summary["requests"]["succeeded"] == 3
+    assert time.monotonic() - started >= 0.4
+    assert summary["gate"]["timed_out"] is True and summary["gate"]["released_at"] is None
+    assert "gate_timed_out" in [w["code"] for w in summary["warnings"]]
+    err = capsys.readouterr().err
+    assert f"gate {gate} not released after 0.4 s (gate_timeout); starting" in err
+
+
+def test_by_hand_nothing_waits(run_bench, http_server) -> None:
+    started = time.monotonic()
+    _, summary, _ = run_bench("--endpoint", http_server + "/static", "--api", "http")
+    assert summary["gate"] is None
+    assert time.monotonic() - started < 5
+
+
+def test_a_sweep_waits_once_and_every_point_carries_the_gate(
+    run_bench, http_server, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate.json"
+    released = release_later(gate, 0.3)
+    _, top, _ = run_bench(
+        "--endpoint",
+        http_server + "/static",
+        "--api",
+        "http",
+        "--concurrency",
+        "1,2",
+        "--requests",
+        "4",
+        "--gate-file",
+        str(gate),
+    )
+    released.join()
+    assert top["gate"]["released_at"] == RELEASED_AT
+    assert [p["summary"]["gate"] for p in top["points"]] == [top["gate"], top["gate"]]
+    first, second = (p["summary"]["window"] for p in top["points"])
+    assert top["window"] == {"start": first["start"], "end": second["end"]}
+
+
+def test_gate_with_workers(run_bench, http_server, tmp_path: Path) -> None:
+    gate = tmp_path / "gate.json"
+    released = release_later(gate, 0.5)
+    before = time.time()
+    _, summary, _ = run_bench(
+        "--endpoint",
+        http_server + "/static",
+        "--api",
+        "http",
+        "--rate",
+        "200",
+        "--requests",
+        "10",
+        "--workers",
+        "2",
+        "--gate-file",
+        str(gate),
+    )
+    released.join()
+    assert summary["requests"]["succeeded"] == 10
+    assert summary["gate"]["timed_out"] is False
+    assert parse(summary["window"]["start"]) >= before + 0.4
+
+
+def test_a_gate_file_that_is_not_json_still_opens_the_gate(tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    gate.write_text("released\n")
+    released_at, by = read_gate_file(gate)
+    assert by is None and released_at.startswith(str(datetime.now().year))
+    states: list[bool] = []
+    outcome = StartGate(str(gate), 5, states.append).wait()
+    assert outcome is not None and not outcome.timed_out and outcome.waited_s < 1
+    assert states == [False, False, True]  # closed from the start, waited, opened
+    assert StartGate(None, 5, states.append).wait() is None and states[-1] is True
