@@ -128,6 +128,12 @@ options:
     type: list
     elements: int
     default: [200]
+  health_headers:
+    description:
+      - HTTP headers sent with each poll of O(health_url), for example an C(Authorization)
+        header for a Prometheus behind basic auth. Not logged.
+    type: dict
+    default: {}
   timeout:
     description: Seconds to wait for O(wait_for), and for cancelled jobs to be gone.
     type: float
@@ -363,12 +369,15 @@ def select_jobs(slurm: Slurm, params: dict) -> list[JobInfo]:
     return jobs
 
 
-def http_probe(url: str, statuses: list[int]):
+def http_probe(url: str, statuses: list[int], headers: dict | None = None):
     """A probe for Slurm.wait_healthy: None when the URL answers with one of the statuses."""
+    request = urllib.request.Request(
+        url, headers={str(k): str(v) for k, v in (headers or {}).items()}
+    )
 
     def probe() -> str | None:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with urllib.request.urlopen(request, timeout=2) as response:
                 status = response.status
         except urllib.error.HTTPError as error:
             status = error.code
@@ -396,6 +405,7 @@ def wait(module: AnsibleModule, slurm: Slurm, job: JobInfo, result: dict) -> Job
                 http_probe(
                     params["health_url"].replace("{node}", job.nodes[0] if job.nodes else ""),
                     params["health_status"],
+                    params["health_headers"],
                 ),
                 timeout=max(1.0, params["timeout"] - (time.monotonic() - started)),
                 tail_lines=params["tail_lines"],
@@ -529,6 +539,7 @@ def main() -> None:
             },
             "health_url": {"type": "str"},
             "health_status": {"type": "list", "elements": "int", "default": [200]},
+            "health_headers": {"type": "dict", "default": {}, "no_log": True},
             "timeout": {"type": "float", "default": 60},
             "poll_interval": {"type": "float", "default": 0.2},
             "tail_lines": {"type": "int", "default": 20},

@@ -53,6 +53,9 @@ def interrupt(number: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Sessions hold results, logs and secrets on a filesystem other users share: what this
+    # command and its Ansible children create is the user's alone (0700 folders, 0600 files).
+    os.umask(0o077)
     args = build_parser().parse_args(argv)
     # SIGTERM and SIGHUP end a command like Ctrl-C does: its cleanup runs (run installs its own).
     signal.signal(signal.SIGTERM, interrupt)
@@ -65,6 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hpcansible: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `list | head`: the reader left. Say nothing; point stdout at /dev/null so that the
+        # interpreter's own flush at exit does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as error:  # an internal bug: one line unless asked for the traceback
         if os.environ.get("HPCANSIBLE_DEBUG"):
             traceback.print_exc()

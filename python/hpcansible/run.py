@@ -15,6 +15,7 @@ from typing import Any
 from hpcansible.cluster import cancel_session, slurm_for
 from hpcansible.errors import UserError
 from hpcansible.progress import StepProgress
+from hpcansible.prometheus_http import login_hint
 from hpcansible.runner import run_playbook
 from hpcansible.sessions import (
     collection_module_utils,
@@ -170,7 +171,9 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(record, indent=2))
         reason = result.failures[-1] if result.failures else f"ansible-runner {result.status}"
-        print(f"hpcansible: {reason.splitlines()[0]}", file=sys.stderr)
+        # In full: the step's message, the job log tail and the "still running ... stop with"
+        # hint are what the user acts on.
+        print(f"hpcansible: {reason.strip()}", file=sys.stderr)
         print(f"hpcansible: details: {log_path}", file=sys.stderr)
         return 1
     if args.json:
@@ -197,7 +200,8 @@ def keep_tunnel_open(directory: Path, record: dict[str, Any]) -> dict[str, Any]:
     record.update(tunnel_pid=process.pid, tunnel_url=url)
     write_record(directory, record)
     print(
-        f"tunnel open: {url}  (closed by `python -m hpcansible stop {record['id']}`)",
+        f"tunnel open: {url}  ({login_hint(record)}; "
+        f"closed by `python -m hpcansible stop {record['id']}`)",
         file=sys.stderr,
     )
     return record
@@ -266,7 +270,7 @@ def print_summary(record: dict[str, Any], dry_run: bool) -> None:
     print(f"  results     {record.get('results_dir', '')}")
     print(f"  prometheus  {record.get('prometheus', {}).get('url', '')}")
     print(f"  tunnel      {record.get('tunnel_command', '')}")
-    print(f"  then open   {record.get('prometheus_url', '')}")
+    print(f"  then open   {record.get('prometheus_url', '')}  ({login_hint(record)})")
     session_id = record.get("id", "ID")
     print(f"  status      python -m hpcansible status {session_id}")
     print(f"  stop        python -m hpcansible stop {session_id}   (snapshots the metrics first)")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
 from hpcansible.cluster import slurm_for
 from hpcansible.errors import UserError
+from hpcansible.prometheus_http import api_json
 from hpcansible.sessions import list_sessions, profile_dir, read_session
 
 ROLES = ("service", "client", "prometheus")
@@ -43,12 +43,10 @@ def session_profile(record: dict[str, Any]):
 
 
 def prometheus_targets(record: dict[str, Any]) -> list[dict[str, Any]] | None:
-    url = record.get("prometheus", {}).get("url")
-    if not url:
+    if not record.get("prometheus", {}).get("url"):
         return None
     try:
-        with urllib.request.urlopen(f"{url}/api/v1/targets?state=active", timeout=5) as response:
-            targets = json.loads(response.read())["data"]["activeTargets"]
+        targets = api_json(record, "/api/v1/targets?state=active")["data"]["activeTargets"]
     except (OSError, ValueError, KeyError):
         return None
     return [

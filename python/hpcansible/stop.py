@@ -47,8 +47,10 @@ def stop_session(session_id: str, profile: Path, reason: str = "stopped by the u
         log_path=session_dir(session_id) / "logs" / "ansible.log",
     )
     if not result.ok:
-        reason = result.failures[-1] if result.failures else result.status
-        raise UserError(f"stopping {session_id} failed: {reason.splitlines()[0]}")
+        reason = (result.failures[-1] if result.failures else result.status).strip()
+        if reason.startswith("stopped, but"):  # the jobs are gone; the snapshot is not there
+            raise UserError(f"{session_id}: {reason}")
+        raise UserError(f"stopping {session_id} failed: {reason}")
     return True
 
 

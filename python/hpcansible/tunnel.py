@@ -12,6 +12,7 @@ from typing import Any
 
 from hpcansible.errors import UserError
 from hpcansible.processes import end_pid, end_process
+from hpcansible.prometheus_http import login_hint
 from hpcansible.sessions import read_session, session_dir
 
 ATTEMPTS = 5
@@ -118,11 +119,17 @@ def tunnel_command(args: argparse.Namespace) -> int:
         if not record.get("tunnel_command"):
             raise UserError(f"session {args.session_id}: no tunnel yet (Prometheus did not start)")
         print(record["tunnel_command"])
+        print(
+            f"then open {record.get('prometheus_url', '')} and {login_hint(record)}",
+            file=sys.stderr,
+        )
         return 0
     process, url = open_tunnel(
         record, detach=False, log=session_dir(args.session_id) / "logs" / "tunnel.log"
     )
-    print(f"Prometheus of {args.session_id}: {url}  (Ctrl-C closes the tunnel)")
+    print(
+        f"Prometheus of {args.session_id}: {url}  ({login_hint(record)}; Ctrl-C closes the tunnel)"
+    )
     try:
         process.wait()
     except KeyboardInterrupt:

@@ -7,13 +7,12 @@ in a path ever runs.
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.hpcansible.hpc.plugins.filter import asks_for_gpus as gpu_plugin
-from ansible_collections.hpcansible.hpc.plugins.filter import session_jobs as session_jobs_plugin
 from ansible_collections.hpcansible.hpc.plugins.filter import shell as shell_plugin
 from ansible_collections.hpcansible.hpc.plugins.filter.session_jobs import (
     avoid_ports,
@@ -275,10 +274,14 @@ def test_avoid_ports_default_limit() -> None:
 def filter_docs() -> dict[str, tuple[dict, object, dict]]:
     """Every filter's DOCUMENTATION, EXAMPLES and RETURN: in its .py file or a sidecar .yml."""
     docs = {}
-    for module in (shell_plugin, session_jobs_plugin, gpu_plugin):
-        embedded = yaml.safe_load(module.DOCUMENTATION)
+    modules = [
+        importlib.import_module(f"ansible_collections.hpcansible.hpc.plugins.filter.{path.stem}")
+        for path in sorted(FILTER_DIR.glob("*.py"))
+    ]
+    for module in modules:
+        embedded = yaml.safe_load(getattr(module, "DOCUMENTATION", "{}")) or {}
         for name in module.FilterModule().filters():
-            if embedded["name"] == name:
+            if embedded.get("name") == name:
                 docs[name] = (
                     embedded,
                     yaml.safe_load(module.EXAMPLES),
@@ -294,6 +297,7 @@ def filter_docs() -> dict[str, tuple[dict, object, dict]]:
 
 ALL_FILTERS = ["shell_path", "shell_words", "session_jobs", "used_ports", "avoid_ports"]
 ALL_FILTERS += ["asks_for_gpus", "gpu_count"]  # plugins/filter/asks_for_gpus.py (issue 11)
+ALL_FILTERS += ["scraped_since", "duration_seconds", "bcrypt_hash"]  # issues 8 and 12
 
 
 def test_every_filter_is_documented() -> None:

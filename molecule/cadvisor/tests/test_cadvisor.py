@@ -18,4 +18,4 @@ def test_serves_cadvisor_metrics_for_slurm_jobs(session):
 
 
 def test_job_script_is_executable_and_session_record_readable(host, session):
-    assert mode(host, session["jobs"]["exporter"]["script"]) == 0o755
+    assert mode(host, session["jobs"]["exporter"]["script"]) == 0o700

@@ -19,5 +19,5 @@ def test_ready_and_targets_up(session):
 
 
 def test_config_checked_and_readable(host, session):
-    assert mode(host, session["prometheus"]["config"]) == 0o644
+    assert mode(host, session["prometheus"]["config"]) == 0o600
     assert host.run(f"promtool check config {session['prometheus']['config']}").rc == 0
