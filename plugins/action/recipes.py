@@ -4,6 +4,8 @@
 
 Recipe values are data: everything this plugin returns is wrapped unsafe, so that Ansible never
 evaluates a `{{ }}`, `{% %}` or `{# #}` in a recipe as a template, at any depth, keys included.
+The client's parameters are checked by the benchmark client's own rules (module_utils/
+recipe_client.py imports hpcansible.bench for them, and fails in one line without it).
 """
 
 from __future__ import annotations
@@ -20,15 +22,6 @@ from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_role_vars im
 from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_schema import RecipeError
 
 KINDS = ("service", "client", "prometheus")
-
-
-def benchmark_options() -> dict | None:
-    """The benchmark client's own option table, when its Python package is importable here."""
-    try:
-        from hpcansible.bench.config import OPTIONS_BY_NAME
-    except ImportError:
-        return None
-    return dict(OPTIONS_BY_NAME)
 
 
 class ActionModule(ActionBase):
@@ -50,11 +43,8 @@ class ActionModule(ActionBase):
                 path = Path(str(path)).expanduser()
                 if not path.is_absolute():
                     path = Path.cwd() / path
-                loader = LOADERS[kind]
-                recipes[kind] = (
-                    loader(path, benchmark_options()) if kind == "client" else loader(path)
-                )
-            check_pairing(recipes["service"], recipes["client"])
+                recipes[kind] = LOADERS[kind](path)
+            check_pairing(recipes["service"], recipes["client"], recipes["prometheus"])
             variables, notes = role_vars(recipes, args.get("site_programs") or [])
         except RecipeError as error:
             result.update(failed=True, msg=wrap_var(str(error)))

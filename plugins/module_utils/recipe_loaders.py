@@ -4,37 +4,58 @@
 
 One schema covers the current format and the seed-era one (top-level `service:` / `client:`
 with `resources`, `environment`, `ports`, `health_check`, `enable_cadvisor`, `cadvisor_port`,
-`parameters`, `target_service`, `monitoring_targets`). Every problem is one line that names
-the file and the key. Nothing here imports Ansible: the `recipes` action plugin and the CLI share it.
+`parameters`, `target_service`, `monitoring_targets`). Every value is checked (type, range,
+unit, length) and every problem is one line that names the file and the key. The shared keys
+live in recipe_resources, the Prometheus recipe in recipe_prometheus, the client's parameters
+in recipe_client. Nothing here imports Ansible: the `recipes` action plugin and the CLI share it.
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Mapping
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
+from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_client import (
+    bench_rules,
+    client_parameters,
+    planned_load_seconds,
+    time_limit_notes,
+)
+from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_prometheus import (
+    load_prometheus,
+)
+from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_resources import (
+    CONTAINER,
+    INSTALL,
+    RESOURCES,
+    command_list,
+    environment,
+    install_schema,
+    install_settings,
+    not_run_notes,
+    program_path,
+    resources_of,
+)
 from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_schema import (
     Checker,
     RecipeError,
     any_mapping,
-    anything,
     boolean,
-    duration,
-    integer,
+    free_text,
+    integer_in,
     list_of,
     mapping,
     memory,
     one_of,
     port,
     safe_name,
-    string_map,
+    shown,
     text,
-    type_name,
+    text_of,
 )
+from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_yaml import read_recipe
 
 SERVICE_TYPES: dict[str, dict[str, Any]] = {
     "ollama": {"port": 11434, "api": "ollama", "health_path": "/api/version"},
@@ -47,202 +68,129 @@ EXPORTERS = {
     "node_exporter": {"port": 9100, "job_suffix": "node-exporter"},
     "none": {"port": 0, "job_suffix": ""},
 }
-INSTALL_METHODS = ("binary", "download", "apptainer", "module")
 CLIENT_METRICS_PORT = 9101
+CLIENT_APIS = ("ollama", "openai", "http", "redis")
 
 
 # --- the schema -----------------------------------------------------------------------------
 
-RESOURCES = mapping(
-    {
-        "partition": text,
-        "account": text,
-        "qos": text,
-        "time": text,
-        "nodes": text,
-        "ntasks": integer,
-        "ntasks_per_node": integer,
-        "cpus_per_task": integer,
-        "mem": memory,
-        "gres": text,
-        "gpus": text,  # sbatch --gpus=[type:]count (issue 11, GPU services)
-        "constraint": text,
-        "nodelist": text,
-        "exclude": text,
-        "extra_args": list_of(text),
-    }
-)
-CONTAINER = mapping({"docker_source": text, "image_path": text, "args": list_of(text)})
-INSTALL_FIELDS: dict[str, Checker] = {
-    "binary": text,
-    "url": text,
-    "sha256": text,
-    "module": text,
-    "image": text,
-    "version": text,
-    "gpu": boolean,
-}
-
-
-def install_schema(methods: tuple[str, ...], keys: tuple[str, ...]) -> Checker:
-    return mapping({"method": one_of(*methods), **{key: INSTALL_FIELDS[key] for key in keys}})
-
-
-INSTALL = install_schema(INSTALL_METHODS, tuple(INSTALL_FIELDS))
 # What each role can do with `install:` (its <prefix>_install_method choices and the variables of
 # INSTALL_VARS in its meta/argument_specs.yml). llamacpp_service runs llama_cpp.server from
 # llamacpp_service_python and takes no install settings.
 INSTALL_BY_PROGRAM: dict[str, Checker] = {
     "ollama": INSTALL,
     "redis": install_schema(("binary", "apptainer", "module"), ("binary", "image", "module")),
-    "prometheus": install_schema(
-        INSTALL_METHODS, ("binary", "url", "sha256", "image", "module", "version")
-    ),
 }
 HEALTH_CHECK = mapping(
-    {"endpoint": text, "timeout": integer, "retries": integer, "interval": integer}
-)
-MONITORING_TARGET = mapping(
-    {"service_id": text, "host": text, "job_name": safe_name, "port": port, "metrics_path": text}
+    {
+        "endpoint": text_of(2048),
+        "timeout": integer_in(0, 86400),
+        "retries": integer_in(0, 1000),
+        "interval": integer_in(0, 3600),
+    }
 )
 COMMON_SERVICE_KEYS: dict[str, Checker] = {
     "name": safe_name,
     "type": one_of(*SERVICE_TYPES),
-    "description": text,
+    "description": free_text,
     "container_image": text,
     "container": CONTAINER,
     "install": INSTALL,
-    "command": text,
-    "args": list_of(text),
+    "command": program_path,
+    "args": list_of(text, max_items=64),
+    "build_commands": command_list,
     "enable_cadvisor": boolean,
     "cadvisor_port": port,
     "exporter": one_of(*EXPORTERS),
     "exporter_port": port,
     "resources": RESOURCES,
-    "environment": string_map,
-    "ports": list_of(port),
+    "environment": environment,
+    "ports": list_of(port, max_items=16),
     "port": port,
     "health_check": HEALTH_CHECK,
 }
+# An Ollama keep_alive: a Go duration (5m, 1h30m), seconds, or a negative number (for ever).
+KEEP_ALIVE = r"-?\d{1,9}|-?(?:\d{1,9}(?:\.\d{1,9})?(?:ns|us|µs|ms|s|m|h)){1,6}"
+
+
+def keep_alive(value: Any, where: str) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    string = text_of(64)(value, where).strip()
+    if not re.fullmatch(KEEP_ALIVE, string):
+        raise RecipeError(f"{where}: expected a duration such as 5m, 1h or -1, got {shown(value)}")
+    return string
+
+
 SERVICE_KEYS_BY_TYPE: dict[str, dict[str, Checker]] = {
     "ollama": {
-        "model": text,
+        "model": text_of(256),
         "models_dir": text,
-        "num_parallel": integer,
-        "keep_alive": text,
+        "num_parallel": integer_in(1, 1024),
+        "keep_alive": keep_alive,
         "gpu": boolean,
     },
-    "redis": {"password": text, "maxmemory": memory, "persistence": boolean},
+    "redis": {
+        # redis.conf quotes it (to_json): printable ASCII survives that unchanged.
+        "password": text_of(512),
+        "maxmemory": memory,
+        "persistence": boolean,
+    },
     "llamacpp": {
-        "model": text,
+        "model": text_of(256),
         "model_path": text,
-        "n_ctx": integer,
-        "n_threads": integer,
-        "n_gpu_layers": integer,  # issue 11: layers offloaded to the GPU (-1: all)
+        "n_ctx": integer_in(1, 1 << 20),
+        "n_threads": integer_in(1, 1024),
+        "n_gpu_layers": integer_in(-1, 100_000),  # issue 11: layers offloaded to the GPU (-1: all)
     },
 }
 CLIENT_KEYS: dict[str, Checker] = {
     "name": safe_name,
-    "description": text,
-    "api": one_of("ollama", "openai", "http", "redis"),
-    "duration": integer,
+    "description": free_text,
+    "api": one_of(*CLIENT_APIS),
+    "duration": integer_in(1, 30 * 86400),
     "container_image": text,
     "container": CONTAINER,
     "resources": RESOURCES,
-    "environment": string_map,
-    "parameters": any_mapping,  # checked against the benchmark client's own options
-    "target_service": mapping({"name": text, "port": port, "health_check_endpoint": text}),
+    "environment": environment,
+    "parameters": any_mapping,  # checked by the benchmark client's own rules (recipe_client)
+    "target_service": mapping(
+        {"name": text_of(256), "port": port, "health_check_endpoint": text_of(2048)}
+    ),
     "script": mapping({"name": text, "local_path": text, "remote_path": text}),
+    "build_commands": command_list,
     "output": mapping({"file": text, "shared_dir": text}),
     "metrics_port": port,
-    "linger": integer,
-}
-PROMETHEUS_KEYS: dict[str, Checker] = {
-    "name": safe_name,
-    "description": text,
-    "port": port,
-    "ports": list_of(port),
-    "scrape_interval": duration,
-    "evaluation_interval": duration,
-    "retention": duration,
-    "retention_size": text,
-    "resources": RESOURCES,
-    "environment": string_map,
-    "monitoring_targets": list_of(MONITORING_TARGET),
-    "extra_scrape_configs": list_of(anything),
-    "container": CONTAINER,
-    "container_image": text,
-    "install": INSTALL_BY_PROGRAM["prometheus"],
-    "enable_cadvisor": boolean,
-    "cadvisor_port": port,
-}
-
-# Seed-era client parameters and the benchmark client option each one means.
-SEED_CLIENT_PARAMETERS = {
-    "num_requests": "requests",
-    "num_operations": "requests",
-    "operations_per_test": "requests",
-    "concurrent_requests": "concurrency",
-    "prompt_length": "input_tokens",
-    "max_tokens": "output_tokens",
-    "wait_for_service": "wait_for_service",
-}
-# Seed-era keys accepted for compatibility but without effect here, with the reason.
-SEED_IGNORED = {
-    "output_file": "results always go to the session directory",
-    "test_persistence": "not measured by this client",
-    "prompt_lengths": "sweeps over prompt length are not supported; use input_tokens",
+    "linger": integer_in(0, 86400),
 }
 
 
 # --- loading --------------------------------------------------------------------------------
 
 
-def read_yaml(path: Path) -> Any:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
-    except FileNotFoundError:
-        raise RecipeError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise RecipeError(f"{path}: is a folder, not a recipe file") from None
-    except PermissionError:
-        raise RecipeError(f"{path}: not readable (permission denied)") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or "not valid YAML"
-        raise RecipeError(f"{path}:{line}: {problem}") from None
+def program_stem(name: str) -> str:
+    """What a name or program says the service is: llama-server -> llamaserver."""
+    return Path(name).name.lower().replace(".", "").replace("-", "").replace("_", "")
 
 
-def top_level(document: Any, path: Path, allowed: tuple[str, ...]) -> tuple[str, dict]:
-    if not isinstance(document, dict) or not document:
-        raise RecipeError(f"{path}: expected a mapping with a top-level '{allowed[0]}:' key")
-    unknown = [key for key in document if key not in allowed]
-    if unknown or len(document) != 1:
-        keys = ", ".join(map(str, unknown or document))
-        raise RecipeError(
-            f"{path}: {keys}: expected exactly one top-level key, one of {', '.join(allowed)}"
-        )
-    key = next(iter(document))
-    body = document[key]
-    if not isinstance(body, dict):
-        raise RecipeError(f"{path}: {key}: expected a mapping, got {type_name(body)}")
-    return key, body
+def service_of(hint: str) -> str | None:
+    stem = program_stem(hint)
+    for service_type, stems in (
+        ("redis", ("redis",)),
+        ("llamacpp", ("llamacpp", "llamaserver")),
+        ("ollama", ("ollama",)),
+    ):
+        if stem.startswith(stems):
+            return service_type
+    return None
 
 
 def infer_service_type(body: dict, where: str) -> str:
     if "type" in body:
         return one_of(*SERVICE_TYPES)(body["type"], f"{where}.type")
-    hints = [str(body.get("name", "")), Path(str(body.get("command", ""))).name]
-    for hint in hints:
-        lowered = hint.lower().replace(".", "").replace("-", "").replace("_", "")
-        if lowered.startswith("redis"):
-            return "redis"
-        if lowered.startswith("llamacpp") or lowered.startswith("llamaserver"):
-            return "llamacpp"
-        if lowered.startswith("ollama"):
-            return "ollama"
+    for hint in (body.get("name"), body.get("command")):
+        if isinstance(hint, str) and service_of(hint):
+            return service_of(hint)
     raise RecipeError(
         f"{where}.type: cannot tell which service this is; set type to one of "
         f"{', '.join(SERVICE_TYPES)}"
@@ -257,28 +205,31 @@ def health_path(endpoint: str) -> str:
     return ""
 
 
-def install_settings(body: dict) -> dict:
-    """How the service's program is provided: the current `install:` or seed-era container/command."""
-    install = dict(body.get("install", {}))
-    image = body.get("container", {}).get("image_path")
-    if not install and image:
-        install = {"method": "apptainer", "image": image}
-    if not install and body.get("command"):
-        install = {"method": "binary", "binary": body["command"]}
-    return install
+def check_command(recipe: dict, service_type: str, where: str) -> None:
+    """`command` names the service's own program (seed recipes: `command: ollama`), never
+    another one: the role starts the service itself, so anything else would not run."""
+    command = recipe.get("command")
+    if command and service_of(command) != service_type:
+        raise RecipeError(
+            f"{where}.command: {shown(command)} is not the {service_type} program; the "
+            f"{service_type}_service role starts {service_type} itself (another build of it "
+            "goes in install.binary)"
+        )
 
 
-def resources_of(body: dict) -> dict:
-    resources = dict(body.get("resources", {}))
-    if "ntasks_per_node" in resources:
-        extra = list(resources.get("extra_args", []))
-        extra.append(f"--ntasks-per-node={resources.pop('ntasks_per_node')}")
-        resources["extra_args"] = extra
-    return resources
+def service_port(recipe: dict, service_type: str, where: str) -> int | None:
+    """port, else the first of ports, else (Ollama) the port of OLLAMA_HOST."""
+    given = recipe.get("port") or (recipe.get("ports") or [None])[0]
+    host = recipe.get("environment", {}).get("OLLAMA_HOST", "")
+    if given is None and service_type == "ollama" and host:
+        number = host.rsplit(":", 1)[-1] if ":" in host else ""
+        if number.isdigit():
+            return port(int(number), f"{where}.environment.OLLAMA_HOST")
+    return given
 
 
 def load_service(path: Path) -> dict:
-    _, body = top_level(read_yaml(path), path, ("service",))
+    _, body = read_recipe(path, ("service",))
     where = f"{path}: service"
     if str(body.get("name", "")).lower() == "prometheus":
         raise RecipeError(f"{path}: this is a Prometheus recipe; pass it as the third recipe")
@@ -288,15 +239,11 @@ def load_service(path: Path) -> dict:
         schema["install"] = INSTALL_BY_PROGRAM[service_type]
     else:
         del schema["install"]
-    if "name" not in body:
-        raise RecipeError(f"{where}.name: missing (a short name such as {service_type})")
     recipe = mapping(schema)(body, where)
+    if "name" not in recipe:
+        raise RecipeError(f"{where}.name: missing (a short name such as {service_type})")
+    check_command(recipe, service_type, where)
     defaults = SERVICE_TYPES[service_type]
-    environment = recipe.get("environment", {})
-    service_port = recipe.get("port") or (recipe.get("ports") or [None])[0]
-    if service_port is None and service_type == "ollama" and "OLLAMA_HOST" in environment:
-        host_port = environment["OLLAMA_HOST"].rsplit(":", 1)[-1]
-        service_port = int(host_port) if host_port.isdigit() else None
     exporter = recipe.get("exporter") or (
         "cadvisor" if recipe.get("enable_cadvisor", True) else "none"
     )
@@ -304,7 +251,7 @@ def load_service(path: Path) -> dict:
         recipe.get("cadvisor_port") if exporter == "cadvisor" else None
     )
     health = recipe.get("health_check", {})
-    warnings = []
+    warnings = not_run_notes(recipe, where)
     install = install_settings(recipe)
     if install and service_type not in INSTALL_BY_PROGRAM:
         key = "container.image_path" if install["method"] == "apptainer" else "command"
@@ -313,10 +260,15 @@ def load_service(path: Path) -> dict:
             f"{service_type} program itself"
         )
         install = {}
-    if recipe.get("container", {}).get("docker_source"):
+    if recipe.get("container_image"):
         warnings.append(
-            f"{where}.container.docker_source: not pulled here; build the Apptainer image once "
-            "on the login node (apptainer pull) and set container.image_path"
+            f"{where}.container_image: not used; container.image_path (or install.image) "
+            "names the image to run"
+        )
+    if recipe.get("args"):
+        warnings.append(
+            f"{where}.args: not passed; the {service_type}_service role builds the "
+            f"{service_type} command line from the recipe's keys"
         )
     return {
         "kind": "service",
@@ -325,7 +277,7 @@ def load_service(path: Path) -> dict:
         "type": service_type,
         "role": f"hpcansible.hpc.{service_type}_service",
         "api": defaults["api"],
-        "port": service_port or defaults["port"],
+        "port": service_port(recipe, service_type, where) or defaults["port"],
         "health_path": health_path(health.get("endpoint", "")) or defaults["health_path"],
         "health_timeout": max(
             health.get("timeout", 0), health.get("retries", 0) * health.get("interval", 0), 60
@@ -336,7 +288,7 @@ def load_service(path: Path) -> dict:
         if exporter != "none"
         else "",
         "resources": resources_of(recipe),
-        "environment": environment,
+        "environment": recipe.get("environment", {}),
         "install": install,
         "args": recipe.get("args", []),
         "settings": {
@@ -346,45 +298,27 @@ def load_service(path: Path) -> dict:
     }
 
 
-def client_parameters(
-    parameters: dict, where: str, known_options: Mapping[str, Any] | None
-) -> tuple[dict, list[str]]:
-    """Map seed-era parameter names to the client's options; reject what neither knows."""
-    options, warnings = {}, []
-    for name, value in parameters.items():
-        if name in SEED_IGNORED:
-            warnings.append(f"{where}.{name}: ignored ({SEED_IGNORED[name]})")
-            continue
-        option = SEED_CLIENT_PARAMETERS.get(name, name)
-        if option in ("wait_for_service", "linger"):
-            options[option] = integer(value, f"{where}.{name}")
-            continue
-        if known_options is not None and option not in known_options:
-            hint = difflib.get_close_matches(name, [*known_options, *SEED_CLIENT_PARAMETERS], n=1)
-            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-            raise RecipeError(f"{where}.{name}: unknown benchmark parameter{suggestion}")
-        if option in ("endpoint", "output", "api", "session_id", "metrics_port"):
-            raise RecipeError(f"{where}.{name}: set by the session; remove it from the recipe")
-        options[option] = value
-    return options, warnings
-
-
-def load_client(path: Path, known_options: Mapping[str, Any] | None = None) -> dict:
-    _, body = top_level(read_yaml(path), path, ("client",))
+def load_client(path: Path) -> dict:
+    _, body = read_recipe(path, ("client",))
     where = f"{path}: client"
     recipe = mapping(CLIENT_KEYS)(body, where)
-    parameters, warnings = client_parameters(
-        body.get("parameters") or {}, f"{where}.parameters", known_options
-    )
-    if "duration" in recipe and "duration" not in parameters and "requests" not in parameters:
-        parameters["duration"] = recipe["duration"]
-    for key in ("script", "container", "container_image"):
+    raw = dict(recipe.get("parameters") or {})
+    warnings = not_run_notes(recipe, where)
+    if "duration" in recipe:
+        if "duration" in raw or "requests" in raw or "num_requests" in raw:
+            warnings.append(
+                f"{where}.duration: not used; parameters bound the run (requests or duration)"
+            )
+        else:
+            raw["duration"] = recipe["duration"]
+    parameters, notes = client_parameters(raw, f"{where}.parameters", recipe.get("api"))
+    warnings += notes
+    for key in ("container", "container_image"):
         if key in recipe:
             warnings.append(
-                f"{where}.{key}: ignored; the project's own client is staged into the job"
+                f"{where}.{key}: not used; the project's own client is staged into the job"
             )
-    output = recipe.get("output", {})
-    if output:
+    if recipe.get("output"):
         warnings.append(f"{where}.output: ignored; results go to the session directory")
     return {
         "kind": "client",
@@ -401,84 +335,44 @@ def load_client(path: Path, known_options: Mapping[str, Any] | None = None) -> d
     }
 
 
-def load_prometheus(path: Path) -> dict:
-    key, body = top_level(read_yaml(path), path, ("prometheus", "service"))
-    where = f"{path}: {key}"
-    if key == "service" and str(body.get("name", "")).lower() != "prometheus":
-        raise RecipeError(
-            f"{where}.name: expected 'prometheus' in the third recipe (got {body.get('name')!r}); "
-            "the service recipe goes first"
-        )
-    recipe = mapping(PROMETHEUS_KEYS)(body, where)
-    environment = dict(recipe.get("environment", {}))
-    warnings = []
-    retention = recipe.get("retention")
-    if not retention and "PROMETHEUS_RETENTION_TIME" in environment:
-        retention = duration(
-            environment["PROMETHEUS_RETENTION_TIME"],
-            f"{where}.environment.PROMETHEUS_RETENTION_TIME",
-        )
-    for variable in ("PROMETHEUS_RETENTION_TIME", "PROMETHEUS_STORAGE_PATH"):
-        if variable in environment:
-            environment.pop(variable)
-            if variable == "PROMETHEUS_STORAGE_PATH":
-                warnings.append(
-                    f"{where}.environment.{variable}: ignored; the TSDB lives in the session directory"
-                )
-    static_targets = []
-    for index, target in enumerate(recipe.get("monitoring_targets", [])):
-        if "host" in target:
-            if "port" not in target:
-                raise RecipeError(f"{where}.monitoring_targets[{index}].port: missing")
-            static_targets.append(
-                {
-                    "job_name": target.get("job_name", f"extra-{index}"),
-                    "targets": [f"{target['host']}:{target['port']}"],
-                    "metrics_path": target.get("metrics_path", "/metrics"),
-                }
-            )
-        elif "service_id" in target:
-            warnings.append(
-                f"{where}.monitoring_targets[{index}]: service_id {target['service_id']!r} "
-                "replaced by this session's service (filled in automatically)"
-            )
-    ports = recipe.get("ports") or []
-    return {
-        "kind": "prometheus",
-        "source": str(path),
-        "port": recipe.get("port") or (ports[0] if ports else 9090),
-        "scrape_interval": recipe.get("scrape_interval", "5s"),
-        "evaluation_interval": recipe.get(
-            "evaluation_interval", recipe.get("scrape_interval", "5s")
-        ),
-        "retention": retention or "7d",
-        "retention_size": recipe.get("retention_size", ""),
-        "resources": resources_of(recipe),
-        "environment": environment,
-        "static_targets": static_targets,
-        "extra_scrape_configs": recipe.get("extra_scrape_configs", []),
-        "install": install_settings(recipe),
-        "warnings": warnings,
-    }
-
-
-def check_pairing(service: dict, client: dict) -> None:
-    """The client must aim at this session's service; fill in what it leaves open."""
+def check_pairing(service: dict, client: dict, prometheus: dict | None = None) -> None:
+    """The client must aim at this session's service; fill in what it leaves open; warn where
+    a job's time limit is shorter than the client's planned load (recipe_client)."""
     target = client["target_service"]
+    where = f"{client['source']}: client"
     if target.get("name") and target["name"] != service["name"]:
         raise RecipeError(
-            f"{client['source']}: client.target_service.name: {target['name']!r} but the service "
-            f"recipe {service['source']} starts {service['name']!r}"
+            f"{where}.target_service.name: {shown(target['name'])} but the service recipe "
+            f"{service['source']} starts {service['name']!r}"
         )
     if target.get("port") and target["port"] != service["port"]:
         raise RecipeError(
-            f"{client['source']}: client.target_service.port: {target['port']} but the service "
-            f"listens on {service['port']}"
+            f"{where}.target_service.port: {target['port']} but the service listens on "
+            f"{service['port']}"
         )
     if client["api"] is None:
         client["api"] = service["api"]
+        # The client's rules that depend on the API (Ollama needs a model, say), now it is known.
+        bench = bench_rules(f"{where}.parameters")
+        try:
+            bench.check_parameters(client["parameters"], f"{where}.parameters", api=client["api"])
+        except bench.UserError as error:
+            raise RecipeError(str(error)) from None
     elif service["type"] == "redis" and client["api"] != "redis":
-        raise RecipeError(f"{client['source']}: client.api: a Redis service needs api: redis")
+        raise RecipeError(f"{where}.api: a Redis service needs api: redis")
+    if prometheus is not None:
+        session_jobs = {
+            service["exporter_job"]: "the service's exporter",
+            client["name"]: "the client",
+        }
+        for index, config in enumerate(prometheus["extra_scrape_configs"]):
+            if config["job_name"] in session_jobs:
+                raise RecipeError(
+                    f"{prometheus['source']}: extra_scrape_configs[{index}].job_name: "
+                    f"{config['job_name']!r} is the job name of {session_jobs[config['job_name']]}"
+                )
+    load_s = planned_load_seconds(client["parameters"], client["api"])
+    service["warnings"].extend(time_limit_notes(service, client, load_s))
 
 
 LOADERS = {"service": load_service, "client": load_client, "prometheus": load_prometheus}

@@ -85,11 +85,6 @@ def role_vars(recipes: dict, site_programs: list[str] = ()) -> tuple[dict, list[
         f"{service['source']}: service",
     )
     variables.update(installed)
-    if service["args"]:
-        notes.append(
-            f"{service['source']}: service.args: not used; the {prefix} role builds the "
-            f"{service['type']} command line"
-        )
     parameters = dict(client["parameters"])
     variables.update(
         {
@@ -119,6 +114,8 @@ def role_vars(recipes: dict, site_programs: list[str] = ()) -> tuple[dict, list[
             "prometheus_extra_scrape_configs": prometheus["extra_scrape_configs"],
         }
     )
+    if prometheus.get("scrape_timeout"):
+        variables["prometheus_scrape_timeout"] = prometheus["scrape_timeout"]
     if prometheus["retention_size"]:
         variables["prometheus_retention_size"] = prometheus["retention_size"]
     installed, more = install_vars(

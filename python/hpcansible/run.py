@@ -80,27 +80,25 @@ def recipe_paths(args: argparse.Namespace, profile: Path) -> dict[str, Path]:
         for kind, path in zip(KINDS, args.recipes, strict=True)
     }
     for kind, path in paths.items():
+        if path.is_dir():
+            raise UserError(f"{kind} recipe {path}: is a folder, not a recipe file")
         if not path.is_file():
             raise UserError(f"{kind} recipe {path}: no such file")
     return paths
 
 
 def check_recipes(paths: dict[str, Path]) -> dict[str, Any]:
-    """Fail fast, before Ansible starts, with the same checks the playbook makes."""
+    """Fail fast, before Ansible starts, with the same checks the playbook makes; print the
+    notes (what a recipe asks for that is not used, a time limit shorter than the load)."""
     recipes = collection_module_utils("recipe_loaders")
     try:
-        from hpcansible.bench.config import OPTIONS_BY_NAME
-    except ImportError:  # pragma: no cover - the client ships with the CLI
-        OPTIONS_BY_NAME = None
-    try:
-        loaded = {
-            "service": recipes.load_service(paths["service"]),
-            "client": recipes.load_client(paths["client"], OPTIONS_BY_NAME),
-            "prometheus": recipes.load_prometheus(paths["prometheus"]),
-        }
-        recipes.check_pairing(loaded["service"], loaded["client"])
+        loaded = {kind: recipes.LOADERS[kind](paths[kind]) for kind in KINDS}
+        recipes.check_pairing(loaded["service"], loaded["client"], loaded["prometheus"])
     except recipes.RecipeError as error:
         raise UserError(str(error)) from None
+    for kind in KINDS:
+        for note in loaded[kind]["warnings"]:
+            print(f"note: {note}", file=sys.stderr)
     return loaded
 
 
