@@ -8,10 +8,11 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 # System packages: the testbed (SLURM, munge, sshd), the real exporters and services,
-# and the load generators the client is measured against.
+# the load generators the client is measured against, and the browser that the report's
+# test looks at report.html with (headless).
 APT_PACKAGES := slurmctld slurmd slurm-client munge openssh-server openssh-client \
 	prometheus prometheus-node-exporter prometheus-process-exporter redis-server \
-	nginx wrk iproute2 util-linux procps python3-venv git
+	nginx wrk iproute2 util-linux procps python3-venv git chromium
 
 .PHONY: help demo test system-packages venv testbed testbed-down lint unit integration \
 	molecule build clean collection-link

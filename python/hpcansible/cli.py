@@ -21,6 +21,8 @@ SUBCOMMAND_MODULES = (
     "hpcansible.logs",
     "hpcansible.tunnel",
     "hpcansible.snapshot",
+    "hpcansible.report.command",
+    "hpcansible.compare",
     "hpcansible.doctor",
     "hpcansible.testbed",
     "hpcansible.bench.cli",

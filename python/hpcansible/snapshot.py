@@ -1,4 +1,8 @@
-"""`prometheus ID`: browse a finished session's metrics with the real Prometheus binary."""
+"""`prometheus ID`: browse a finished session's metrics with the real Prometheus binary.
+
+`served_tsdb` is the one way a stored TSDB is served: `prometheus ID` waits on it until Ctrl-C,
+`report ID` queries it and ends it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,11 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hpcansible.errors import UserError
 from hpcansible.processes import end_process
@@ -34,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=serve)
 
 
-def stored_tsdb(record: dict) -> Path:
+def stored_tsdb(record: dict[str, Any]) -> Path:
     prometheus = record.get("prometheus", {})
     for candidate in (prometheus.get("snapshot"), prometheus.get("storage")):
         if candidate and Path(candidate).is_dir():
@@ -53,44 +61,60 @@ def wait_ready(process: subprocess.Popen, url: str, timeout: float = 60) -> None
             with urllib.request.urlopen(f"{url}/-/ready", timeout=1):
                 return
         except OSError:
-            time.sleep(0.2)
+            time.sleep(0.1)
     raise UserError(f"prometheus not ready at {url} after {timeout:g} s")
 
 
-def serve(args: argparse.Namespace) -> int:
-    record = read_session(args.session_id)
-    source = stored_tsdb(record)
-    binary = shutil.which(args.binary)
-    if binary is None:
-        raise UserError(f"{args.binary}: not found (install Prometheus or give --binary)")
-    port = args.port or free_local_port()
-    with tempfile.TemporaryDirectory(prefix=f"hpcansible-{args.session_id}-") as work:
+@dataclass(frozen=True)
+class ServedTSDB:
+    url: str
+    process: subprocess.Popen
+
+
+@contextmanager
+def served_tsdb(source: Path, binary: str = "prometheus", port: int = 0) -> Iterator[ServedTSDB]:
+    """Serve a copy of the TSDB folder `source` on 127.0.0.1 until the block ends."""
+    program = shutil.which(binary)
+    if program is None:
+        raise UserError(f"{binary}: not found (install Prometheus or give --binary)")
+    port = port or free_local_port()
+    with tempfile.TemporaryDirectory(prefix="hpcansible-tsdb-") as work:
         data = Path(work) / "data"
         # A copy: Prometheus writes into its TSDB, the session's snapshot stays as it was taken.
         shutil.copytree(source, data, ignore=shutil.ignore_patterns("lock", "snapshots"))
         config = Path(work) / "prometheus.yml"
         config.write_text(CONFIG)
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={data}",
-                "--storage.tsdb.retention.time=100y",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=(Path(work) / "prometheus.log").open("wb"),
-        )
+        with (Path(work) / "prometheus.log").open("wb") as log:
+            process = subprocess.Popen(
+                [
+                    program,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={data}",
+                    "--storage.tsdb.retention.time=100y",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         url = f"http://127.0.0.1:{port}"
         try:
             wait_ready(process, url)
-            print(
-                f"session {args.session_id}'s metrics ({source}): {url}  (Ctrl-C stops)", flush=True
-            )
-            process.wait()
-        except KeyboardInterrupt:
-            pass
+            yield ServedTSDB(url, process)
         finally:
             end_process(process, grace_s=30)
+
+
+def serve(args: argparse.Namespace) -> int:
+    record = read_session(args.session_id)
+    source = stored_tsdb(record)
+    try:
+        with served_tsdb(source, args.binary, args.port) as served:
+            print(
+                f"session {args.session_id}'s metrics ({source}): {served.url}  (Ctrl-C stops)",
+                flush=True,
+            )
+            served.process.wait()
+    except KeyboardInterrupt:
+        pass
     print("stopped", file=sys.stderr)
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hpcansible.cluster import slurm_for
 from hpcansible.errors import UserError
+from hpcansible.report.command import write_report_or_warn
 from hpcansible.runner import run_playbook
 from hpcansible.sessions import list_sessions, profile_dir, read_session, session_dir
 from hpcansible.tunnel import close_tunnel
@@ -78,6 +79,8 @@ def stop_command(args: argparse.Namespace) -> int:
                 profile = profile_dir("testbed")
         stop_session(session_id, profile)
         print(f"stopped {session_id}")
+        # the report, from the snapshot just taken (a warning line when it cannot be written)
+        write_report_or_warn(session_dir(session_id))
     if not targets:
         print("no session has jobs", file=sys.stderr)
     return 0
