@@ -83,7 +83,14 @@ def serve(collector: GpuCollector, address: str, port: int) -> int:
         return 1
     server.daemon_threads = True
 
+    stopping = threading.Event()
+
     def stop(signum: int, _frame: object) -> None:
+        # scancel signals every process of the job, and the job script then signals its
+        # children once more: stop once.
+        if stopping.is_set():
+            return
+        stopping.set()
         log.info("stopping (%s)", signal.Signals(signum).name)
         threading.Thread(target=server.shutdown, daemon=True).start()
 
