@@ -76,6 +76,7 @@ class StartGate:
         self.timeout_s = timeout_s
         self.on_open = on_open
         self.outcome: GateOutcome | None = None
+        self.cancelled = False  # a stop signal arrived while waiting: run nothing
         self._started: float | None = None
         if on_open is not None:
             on_open(self.path is None)
@@ -97,9 +98,15 @@ class StartGate:
             self.on_open(False)
         return True
 
+    def cancel(self) -> None:
+        """End a wait from a signal handler (the wait then returns None)."""
+        self.cancelled = True
+
     def _poll(self) -> bool:
         """One look at the file; True (and the outcome set) when the wait is over."""
         assert self.path is not None and self._started is not None
+        if self.cancelled:
+            return True
         waited = time.monotonic() - self._started
         if self.path.exists():
             released_at, by = read_gate_file(self.path)

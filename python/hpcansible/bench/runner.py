@@ -186,7 +186,11 @@ def run_single(
 
         async def main() -> RunOutcome:
             await generator.prepare()
-            await gate.wait_async()
+            try:
+                await gate.wait_async()
+            except BaseException:  # interrupted while waiting: close what prepare opened
+                await generator.client.close()
+                raise
             return await generator.run()
 
         outcome = uvloop.run(main())

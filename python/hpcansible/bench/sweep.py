@@ -27,7 +27,7 @@ from itertools import pairwise
 from typing import Any
 
 from hpcansible.bench.config import BenchConfig
-from hpcansible.bench.summary import warning
+from hpcansible.bench.summary import DEFINITIONS, warning
 
 SINGLE_STEP = "run"
 # The knee: the last point before adding load stops paying. Between two neighbouring
@@ -46,6 +46,17 @@ MAX_LOAD_RULE = (
     "the highest load whose goodput attainment (requests meeting every SLO / measured "
     "requests) is at least slo_attainment; null without an SLO or when no point meets it"
 )
+SWEEP_DEFINITIONS = {
+    **DEFINITIONS,
+    "points": "one measured step per point, each with its own warm-up, outputs in "
+    "OUTPUT/<label>/; the label names the axes that vary (concurrency-4_output_tokens-64) "
+    "and is the live metrics' step label",
+    "series": "the points that share every value but the load (concurrency or rate)",
+    "knee": KNEE_RULE + "; over several series, the lowest load of their knees",
+    "max_load_meeting_slo": MAX_LOAD_RULE + "; over several series, the lowest of theirs "
+    "(null when one series has none)",
+    "window": "first point's window start to the last point's window end (UTC)",
+}
 
 
 @dataclass(frozen=True)
@@ -273,4 +284,5 @@ def sweep_summary(
         ),
         "gate": gate,
         "warnings": warnings,
+        "definitions": SWEEP_DEFINITIONS,
     }

@@ -167,16 +167,28 @@ def run_workers(config: BenchConfig, gate: StartGate) -> tuple[Aggregate, dict[s
 
     live_metrics = config.metrics_port is not None and MULTIPROC_ENV in os.environ
     pool = WorkerPool(config, live_metrics)
+
     # Ctrl-C reaches the workers through the terminal; scancel's SIGTERM may reach only
     # this process: forward both, and let the workers stop and write what they measured.
+    # A signal while waiting for the start gate ends the wait: nothing runs then.
+    def forward(signum: int, _frame: object) -> None:
+        gate.cancel()
+        pool.signal_all(signum)
+
     previous = {
-        signum: signal.signal(signum, lambda s, _frame: pool.signal_all(s))
-        for signum in (signal.SIGINT, signal.SIGTERM)
+        signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)
     }
     results: dict[int, dict[str, Any]] = {}
     try:
-        _wait_all_ready(pool)
+        try:
+            _wait_all_ready(pool)
+        except UserError:
+            if gate.cancelled:  # the workers ended on the signal while they started
+                raise KeyboardInterrupt from None
+            raise
         gate.wait()
+        if gate.cancelled:
+            raise KeyboardInterrupt
         start_at = time.perf_counter_ns() + START_DELAY_NS
         for conn in pool.pipes:
             conn.send(start_at)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -18,18 +21,25 @@ from hpcansible.bench.gate import StartGate, read_gate_file
 RELEASED_AT = "2026-01-01T12:00:00.000Z"
 
 
-def release_later(path: Path, delay_s: float) -> threading.Thread:
-    """Write the gate file atomically after `delay_s`, as the session's playbook does."""
+class Release(threading.Thread):
+    """Writes the gate file atomically after `delay_s`, as the session's playbook does;
+    `at` is the wall-clock time it did."""
 
-    def write() -> None:
-        time.sleep(delay_s)
-        partial = path.with_suffix(".tmp")
+    def __init__(self, path: Path, delay_s: float) -> None:
+        super().__init__()
+        self.path, self.delay_s, self.at = path, delay_s, 0.0
+        self.start()
+
+    def run(self) -> None:
+        time.sleep(self.delay_s)
+        partial = self.path.with_suffix(".tmp")
         partial.write_text(json.dumps({"released_at": RELEASED_AT, "by": "test"}))
-        os.replace(partial, path)
+        self.at = time.time()
+        os.replace(partial, self.path)
 
-    thread = threading.Thread(target=write)
-    thread.start()
-    return thread
+
+def release_later(path: Path, delay_s: float) -> Release:
+    return Release(path, delay_s)
 
 
 def parse(iso: str) -> float:
@@ -37,25 +47,26 @@ def parse(iso: str) -> float:
 
 
 def test_the_load_waits_for_the_gate(run_bench, http_server, tmp_path: Path) -> None:
+    """The session's side: once it sees the client wait (gate_open 0), it releases."""
     gate = tmp_path / "gate.json"
     port = free_port()
     seen: list[str] = []
+    released: list[Release] = []
 
-    def scrape_while_waiting() -> None:
-        deadline = time.monotonic() + 5
+    def release_when_waiting() -> None:
+        deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not seen:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as r:
                     text = r.read().decode()
-                if "hpcansible_bench_gate_open" in text:
+                if 'hpcansible_bench_gate_open{session_id="local"} 0.0' in text:
                     seen.append(text)
+                    released.append(release_later(gate, 0.3))
             except OSError:
                 time.sleep(0.02)
 
-    scraper = threading.Thread(target=scrape_while_waiting)
+    scraper = threading.Thread(target=release_when_waiting)
     scraper.start()
-    released = release_later(gate, 0.8)
-    before = time.time()
     code, summary, _ = run_bench(
         "--endpoint",
         http_server + "/static",
@@ -70,17 +81,16 @@ def test_the_load_waits_for_the_gate(run_bench, http_server, tmp_path: Path) -> 
         "--metrics-host",
         "127.0.0.1",
     )
-    released.join()
     scraper.join()
+    released[0].join()
     assert code == 0
     assert summary["gate"]["released_at"] == RELEASED_AT and summary["gate"]["by"] == "test"
     assert summary["gate"]["timed_out"] is False
-    assert 0.6 <= summary["gate"]["waited_s"] < 3
+    assert 0.3 <= summary["gate"]["waited_s"] < 10
     # nothing measured before the release: the window starts after it
-    assert parse(summary["window"]["start"]) >= before + 0.6
+    assert parse(summary["window"]["start"]) >= released[0].at
     assert parse(summary["window"]["end"]) >= parse(summary["window"]["start"])
     assert "gate_timed_out" not in [w["code"] for w in summary["warnings"]]
-    assert 'hpcansible_bench_gate_open{session_id="local"} 0.0' in seen[0]
     assert 'step="run"} 1.0' not in seen[0]  # not running while it waits
 
 
@@ -143,7 +153,6 @@ def test_a_sweep_waits_once_and_every_point_carries_the_gate(
 def test_gate_with_workers(run_bench, http_server, tmp_path: Path) -> None:
     gate = tmp_path / "gate.json"
     released = release_later(gate, 0.5)
-    before = time.time()
     _, summary, _ = run_bench(
         "--endpoint",
         http_server + "/static",
@@ -161,7 +170,7 @@ def test_gate_with_workers(run_bench, http_server, tmp_path: Path) -> None:
     released.join()
     assert summary["requests"]["succeeded"] == 10
     assert summary["gate"]["timed_out"] is False
-    assert parse(summary["window"]["start"]) >= before + 0.4
+    assert parse(summary["window"]["start"]) >= released.at
 
 
 def test_a_gate_file_that_is_not_json_still_opens_the_gate(tmp_path: Path) -> None:
@@ -174,3 +183,40 @@ def test_a_gate_file_that_is_not_json_still_opens_the_gate(tmp_path: Path) -> No
     assert outcome is not None and not outcome.timed_out and outcome.waited_s < 1
     assert states == [False, False, True]  # closed from the start, waited, opened
     assert StartGate(None, 5, states.append).wait() is None and states[-1] is True
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_stop_signal_while_waiting_ends_the_client(
+    http_server, tmp_path: Path, workers: str
+) -> None:
+    """scancel during the wait: exit 130 at once, nothing measured, no wait for the timeout."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hpcansible", "bench", "--endpoint", http_server + "/static",
+         "--api", "http", "--rate", "10", "--requests", "4", "--workers", workers,
+         "--gate-file", str(tmp_path / "never"), "--output", str(tmp_path / "out"), "--quiet",
+         "--metrics-port", str(port), "--metrics-host", "127.0.0.1"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # until the client says it waits for the gate
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as r:
+                    if 'hpcansible_bench_gate_open{session_id="local"} 0.0' in r.read().decode():
+                        break
+            except OSError:
+                pass
+            time.sleep(0.05)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, err
+    assert time.monotonic() - started < 10  # not the gate's timeout (180 s)
+    assert "interrupted" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "summary.json").exists()
