@@ -95,7 +95,7 @@ def _draw_line(ax, line: Line, origin: float, divisor: float, color: str) -> Non
     if line.style == "bars":
         width = _bar_width(line.times)
         ax.bar(
-            [x + width / 2 for x in xs],
+            xs,
             [y or 0 for y in ys],
             width=width * 0.9,
             color="#d62728",

@@ -139,29 +139,20 @@ def open_prometheus(session: SessionRef, binary: str = "prometheus") -> Iterator
         if served is None:
             yield PrometheusSource(None, "", "; ".join(reasons))
         else:
-            yield PrometheusSource(PrometheusAPI(served.url), f"the TSDB snapshot {source}")
+            api = PrometheusAPI(served.url, served.login)
+            yield PrometheusSource(api, f"the TSDB snapshot {source}")
 
 
-def duration_s(text: Any) -> float | None:
-    """Prometheus durations: 5s, 1m, 1m30s, 500ms."""
-    if isinstance(text, int | float):
-        return float(text)
-    if not isinstance(text, str):
+def duration_s(value: Any) -> float | None:
+    """A Prometheus duration (5s, 1m30s) in seconds, read by the collection's own parser;
+    None when it is not one."""
+    from hpcansible.sessions import collection_module_utils
+
+    try:
+        seconds = collection_module_utils("prometheus_api").duration_seconds(value)
+    except (TypeError, ValueError):
         return None
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-    total, number = 0.0, ""
-    rest = text.strip()
-    while rest:
-        if rest[0].isdigit() or rest[0] == ".":
-            number += rest[0]
-            rest = rest[1:]
-            continue
-        unit = "ms" if rest.startswith("ms") else rest[0]
-        if unit not in units or not number:
-            return None
-        total += float(number) * units[unit]
-        number, rest = "", rest[len(unit) :]
-    return total if not number and total > 0 else None
+    return seconds if seconds > 0 else None
 
 
 def scrape_interval_s(session: SessionRef) -> float:

@@ -20,7 +20,8 @@ from typing import Any
 from hpcansible.report.results import Point, aggregate_window, epoch_s
 
 NICE_INTERVALS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600)
-TARGET_INTERVALS = 40  # about this many points per time plot
+TARGET_INTERVALS = 40  # at most about this many points per time plot
+MIN_PER_INTERVAL = 2  # requests per interval on average, for a p50 and p99 worth drawing
 
 
 @dataclass
@@ -47,9 +48,12 @@ class ClientSeries:
         return not self.times
 
 
-def interval_for(span_s: float) -> float:
+def interval_for(span_s: float, requests: int = 0) -> float:
+    """The shortest nice interval with at most TARGET_INTERVALS of them over the span and,
+    on average, MIN_PER_INTERVAL requests in each."""
+    shortest = max(span_s / TARGET_INTERVALS, MIN_PER_INTERVAL * span_s / max(requests, 1))
     for interval in NICE_INTERVALS_S:
-        if span_s / interval <= TARGET_INTERVALS:
+        if interval >= shortest:
             return float(interval)
     return float(NICE_INTERVALS_S[-1])
 
@@ -140,7 +144,7 @@ def series_from_requests(
         return ClientSeries(interval_s or 1.0, "requests.jsonl (no completed request)")
     first = min(r.done_s for r in requests)
     last = max(r.done_s for r in requests)
-    interval = interval_s or interval_for(last - first)
+    interval = interval_s or interval_for(last - first, len(requests))
     start = first - (first - (first if anchor is None else anchor)) % interval
     count = int((last - start) // interval) + 1
     bins: list[list[Request]] = [[] for _ in range(count)]

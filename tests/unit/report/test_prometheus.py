@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
-import textwrap
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,47 +86,55 @@ def test_an_unreachable_prometheus_is_a_reason_not_a_crash(home: Path):
         assert "no TSDB snapshot or folder" in source.reason
 
 
+FAKE_PROMETHEUS = """\
+#!{python}
+# A stand-in for the prometheus program: checks that it serves a copy of the TSDB, asks for
+# the basic auth of its web config, answers /-/ready and the query API.
+import base64, json, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+import bcrypt, yaml
+args = dict(a.lstrip("-").split("=", 1) for a in sys.argv[1:])
+assert (Path(args["storage.tsdb.path"]) / "chunks").is_dir(), "not a copy of the TSDB"
+users = yaml.safe_load(Path(args["web.config.file"]).read_text())["basic_auth_users"]
+host, port = args["web.listen-address"].rsplit(":", 1)
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_GET(self):
+        kind, _, token = self.headers.get("Authorization", "").partition(" ")
+        user, _, password = base64.b64decode(token or "Og==").decode().partition(":")
+        if kind != "Basic" or user not in users or not bcrypt.checkpw(
+                password.encode(), users[user].encode()):
+            self.send_response(401); self.end_headers(); return
+        body = json.dumps({{"status": "success", "data": {{"result": []}}}}).encode()
+        self.send_response(200); self.end_headers(); self.wfile.write(body)
+HTTPServer((host, int(port)), Handler).serve_forever()
+"""
+
+
 def test_a_stopped_session_is_read_from_its_snapshot_through_served_tsdb(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    """The same code as `prometheus ID`: a copy of the snapshot, a local Prometheus (a fake
-    program here that serves /-/ready and the query API), ended afterwards."""
+    """The same code as `prometheus ID`: a copy of the snapshot served on 127.0.0.1 with basic
+    auth (a fake program stands in for Prometheus), ended afterwards."""
     fake = tmp_path / "bin" / "prometheus"
     fake.parent.mkdir()
-    fake.write_text(
-        textwrap.dedent(f"""\
-        #!{os.sys.executable}
-        import json, sys
-        from http.server import BaseHTTPRequestHandler, HTTPServer
-        from pathlib import Path
-        args = dict(a.lstrip("-").split("=", 1) for a in sys.argv[1:])
-        assert (Path(args["storage.tsdb.path"]) / "chunks").is_dir(), "not a copy of the TSDB"
-        host, port = args["web.listen-address"].rsplit(":", 1)
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *a): pass
-            def do_GET(self):
-                body = json.dumps({{"status": "success", "data": {{"result": []}}}}).encode()
-                self.send_response(200); self.end_headers(); self.wfile.write(body)
-        HTTPServer((host, int(port)), H).serve_forever()
-        """)
-    )
+    fake.write_text(FAKE_PROMETHEUS.format(python=sys.executable))
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     snapshot = tmp_path / "snap"
     (snapshot / "chunks").mkdir(parents=True)
-    directory = write_session(
-        home,
-        status="stopped",
-        url="http://127.0.0.1:9",
-        prometheus={"url": "http://127.0.0.1:9", "snapshot": str(snapshot)},
-    )
+    stopped = {"url": "http://127.0.0.1:9", "snapshot": str(snapshot)}
+    directory = write_session(home, status="stopped", prometheus=stopped)
     with open_prometheus(resolve_session(str(directory))) as source:
         assert source.api is not None and source.api.url.startswith("http://127.0.0.1:")
         assert str(snapshot) in source.description
         source.api.ping()
+        with pytest.raises(PrometheusError, match="HTTP 401"):
+            PrometheusAPI(source.api.url).ping()  # without the password
         url = source.api.url
     with pytest.raises(PrometheusError, match="unreachable"):
-        PrometheusAPI(url).ping()  # the local Prometheus has ended
+        PrometheusAPI(url, source.api.login).ping()  # the local Prometheus has ended
 
 
 def test_cadvisor_panels_select_the_service_jobs_container(home: Path):

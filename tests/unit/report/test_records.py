@@ -70,6 +70,9 @@ def test_without_records_timeseries_csv_gives_means(tmp_path: Path):
     assert series_from_timeseries(tmp_path) is None
 
 
-def test_interval_length_keeps_about_forty_points():
-    assert [interval_for(s) for s in (10, 40, 41, 200, 3600, 10**6)] == [1, 1, 2, 5, 120, 600]
+def test_intervals_keep_at_most_forty_points_of_two_requests_each():
+    spans = (10, 40, 41, 200, 3600, 10**6)
+    assert [interval_for(s, 10**6) for s in spans] == [1, 1, 2, 5, 120, 600]
+    assert interval_for(35, 40) == 2  # 1.1 requests/s: 1 s would hold 0 or 1
+    assert interval_for(35, 10) == 10
     assert series_from_requests([]).empty
