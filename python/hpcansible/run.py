@@ -8,7 +8,6 @@ import json
 import signal
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,14 @@ from hpcansible.progress import StepProgress
 from hpcansible.prometheus_http import login_hint
 from hpcansible.runner import run_playbook
 from hpcansible.sessions import (
+    claim_session,
     collection_module_utils,
     default_recipes,
     new_session_id,
     profile_dir,
     session_dir,
+    session_record_module,
+    update_record,
 )
 from hpcansible.stop import stop_session
 from hpcansible.tunnel import close_tunnel, open_tunnel
@@ -130,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
     paths = recipe_paths(args, profile)
     loaded = check_recipes(paths)
     session_id = args.session_id or new_session_id(loaded["service"]["name"])
+    # Held while this command runs; a second run of the same id is refused here.
+    lock = claim_session(session_id)  # noqa: F841 - released when the process exits
     directory = session_dir(session_id)
     (directory / "logs").mkdir(parents=True, exist_ok=True)
     log_path = directory / "logs" / "ansible.log"
@@ -195,8 +199,7 @@ def cancel_interrupted(session_id: str, profile: Path, directory: Path, signal_n
 def keep_tunnel_open(directory: Path, record: dict[str, Any]) -> dict[str, Any]:
     """A tunnel that outlives this command; `stop` closes it."""
     process, url = open_tunnel(record, detach=True, log=directory / "logs" / "tunnel.log")
-    record.update(tunnel_pid=process.pid, tunnel_url=url)
-    write_record(directory, record)
+    record = update_record(directory, {"tunnel_pid": process.pid, "tunnel_url": url})
     print(
         f"tunnel open: {url}  ({login_hint(record)}; "
         f"closed by `python -m hpcansible stop {record['id']}`)",
@@ -232,27 +235,25 @@ def client_still_running(profile: Path, session_id: str) -> bool:
 
 
 def read_record(directory: Path) -> dict[str, Any]:
-    try:
-        return json.loads((directory / "session.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return {"id": directory.name, "status": "unknown"}
-
-
-def write_record(directory: Path, record: dict[str, Any]) -> None:
-    (directory / "session.json").write_text(json.dumps(record, indent=2) + "\n")
+    return session_record_module().read_record(directory) or {
+        "id": directory.name,
+        "status": "unknown",
+    }
 
 
 def mark_interrupted(directory: Path, signal_name: str, cancelled: list[str]) -> None:
     record = read_record(directory)
-    record.update(
-        status="interrupted",
-        interrupted_by=signal_name,
-        stopped=datetime.now(UTC).isoformat(),
-        cancelled_jobs=sorted(set(record.get("cancelled_jobs", [])) | set(cancelled)),
+    jobs = {role: {"state": "CANCELLED"} for role in record.get("jobs", {})}
+    update_record(
+        directory,
+        {
+            "status": "interrupted",
+            "interrupted_by": signal_name,
+            "stopped": session_record_module().now_iso(),
+            "cancelled_jobs": sorted(set(record.get("cancelled_jobs", [])) | set(cancelled)),
+            "jobs": jobs,
+        },
     )
-    for job in record.get("jobs", {}).values():
-        job["state"] = "CANCELLED"
-    write_record(directory, record)
 
 
 def print_summary(record: dict[str, Any], dry_run: bool) -> None:

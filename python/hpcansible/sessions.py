@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import json
-import secrets
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 
@@ -27,11 +26,38 @@ def collection_module_utils(name: str = "recipes"):
     )
 
 
+def session_record_module():
+    """The collection's session.json code: its schema, merge and atomic write."""
+    return collection_module_utils("session_record")
+
+
 def new_session_id(service_name: str) -> str:
-    """<service>_<UTC date>_<time>_<6 hex>: sortable, unique, a valid Ansible group name."""
-    stem = "".join(c if c.isalnum() else "_" for c in service_name.lower()) or "session"
-    stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
-    return f"{stem}_{stamp}_{secrets.token_hex(3)}"
+    """The playbook's naming rule (module_utils/session_record.py)."""
+    return session_record_module().new_session_id(service_name)
+
+
+def claim_session(session_id: str) -> IO[str]:
+    """Hold the session's lock for this process's life, or refuse in one line: while another
+    `run` holds it, or when a session of this id exists already (unless it was a dry run)."""
+    directory = session_dir(session_id)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock = open(directory / ".lock", "a")  # noqa: SIM115 - held until the process exits
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise UserError(f"session {session_id}: another `run` is starting it right now") from None
+    module = session_record_module()
+    reason = module.taken_reason(module.read_record(directory), session_id)
+    if reason:
+        lock.close()
+        raise UserError(reason)
+    return lock
+
+
+def update_record(directory: Path, changes: dict[str, Any]) -> dict[str, Any]:
+    """Merge changes into a session.json and write it atomically: the playbooks' one writer."""
+    return session_record_module().update_record(directory, changes)
 
 
 def profile_dir(profile: str) -> Path:

@@ -13,7 +13,7 @@ from typing import Any
 from hpcansible.errors import UserError
 from hpcansible.processes import end_pid, end_process
 from hpcansible.prometheus_http import login_hint
-from hpcansible.sessions import read_session, session_dir
+from hpcansible.sessions import read_session, session_dir, session_record_module
 
 ATTEMPTS = 5
 
@@ -38,20 +38,8 @@ def free_local_port() -> int:
 
 
 def tunnel_argv(tunnel: dict[str, Any], local_port: int) -> list[str]:
-    destination = tunnel["login_host"]
-    if tunnel.get("login_user"):
-        destination = f"{tunnel['login_user']}@{destination}"
-    return [
-        "ssh",
-        "-N",
-        "-o", "ExitOnForwardFailure=yes",
-        "-o", "ServerAliveInterval=15",
-        "-o", "ServerAliveCountMax=3",
-        "-o", "BatchMode=yes",
-        "-L", f"127.0.0.1:{local_port}:{tunnel['remote_host']}:{tunnel['remote_port']}",
-        "-p", str(tunnel["login_port"]),
-        destination,
-    ]  # fmt: skip
+    """The printed tunnel command's rule (module_utils/session_record.py), unattended."""
+    return session_record_module().tunnel_argv(tunnel, local_port, keepalive=True)
 
 
 def port_answers(port: int) -> bool:

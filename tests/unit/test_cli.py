@@ -213,7 +213,9 @@ def test_new_session_id_is_unique() -> None:
 
 def test_new_session_id_suffix_is_random(monkeypatch: pytest.MonkeyPatch) -> None:
     suffixes = iter(["00aa", "00bb"])
-    monkeypatch.setattr(sessions.secrets, "token_hex", lambda n: next(suffixes))
+    monkeypatch.setattr(
+        sessions.session_record_module().secrets, "token_hex", lambda n: next(suffixes)
+    )
     first, second = sessions.new_session_id("redis"), sessions.new_session_id("redis")
     assert first.endswith("_00aa") and second.endswith("_00bb")
 
