@@ -166,20 +166,27 @@ def run_workers(config: BenchConfig, gate: StartGate) -> tuple[Aggregate, dict[s
     from hpcansible.bench.live import MULTIPROC_ENV
 
     live_metrics = config.metrics_port is not None and MULTIPROC_ENV in os.environ
-    pool = WorkerPool(config, live_metrics)
+    pools: list[WorkerPool] = []
 
     # Ctrl-C reaches the workers through the terminal; scancel's SIGTERM may reach only
     # this process: forward both, and let the workers stop and write what they measured.
-    # A signal while waiting for the start gate ends the wait: nothing runs then.
+    # A signal before the load starts (while the workers are spawned, connect, or wait
+    # for the start gate) cancels the gate: nothing runs then. Installed before the
+    # workers are spawned, so that a signal never cuts a spawn in half.
     def forward(signum: int, _frame: object) -> None:
         gate.cancel()
-        pool.signal_all(signum)
+        for started in pools:
+            started.signal_all(signum)
 
     previous = {
         signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)
     }
     results: dict[int, dict[str, Any]] = {}
     try:
+        pools.append(WorkerPool(config, live_metrics))
+        pool = pools[0]
+        if gate.cancelled:
+            raise KeyboardInterrupt
         try:
             _wait_all_ready(pool)
         except UserError:
@@ -216,15 +223,8 @@ def run_workers(config: BenchConfig, gate: StartGate) -> tuple[Aggregate, dict[s
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        if len(results) < pool.count:
-            pool.signal_all(signal.SIGTERM)
-        pool.close()
-        if live_metrics:
-            from prometheus_client import multiprocess as prometheus_multiprocess
-
-            for process in pool.processes:
-                if process.pid is not None:
-                    prometheus_multiprocess.mark_process_dead(process.pid)
+        for started in pools:
+            _end_pool(started, finished=len(results) == started.count, live=live_metrics)
 
     worker_dirs = [config.output / "workers" / f"w{w}" for w in range(pool.count)]
     merged = Aggregate()
@@ -232,6 +232,18 @@ def run_workers(config: BenchConfig, gate: StartGate) -> tuple[Aggregate, dict[s
         merged.merge(report.read_aggregate(directory))
     _concatenate_records([results[w]["records"] for w in range(pool.count)], config.output)
     return merged, results[0]["target"]
+
+
+def _end_pool(pool: WorkerPool, finished: bool, live: bool) -> None:
+    if not finished:
+        pool.signal_all(signal.SIGTERM)
+    pool.close()
+    if live:
+        from prometheus_client import multiprocess as prometheus_multiprocess
+
+        for process in pool.processes:
+            if process.pid is not None:
+                prometheus_multiprocess.mark_process_dead(process.pid)
 
 
 def _concatenate_records(files: list[Path | None], out_dir: Path) -> None:

@@ -17,6 +17,8 @@ import contextlib
 import json
 import socket
 import threading
+import time
+import urllib.request
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -58,6 +60,21 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def scrape_until(port: int, done: Callable[[str], bool], timeout_s: float = 10.0) -> str | None:
+    """Scrape the live metrics on 127.0.0.1:port until `done(text)`; that text, or None."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as r:
+                text = r.read().decode()
+            if done(text):
+                return text
+        except OSError:
+            pass
+        time.sleep(0.02)
+    return None
 
 
 class ThreadedServer:

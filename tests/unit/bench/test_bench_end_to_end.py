@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from bench_testing import PROMPT_TOKENS, free_port, parse_bench_args
+from bench_testing import PROMPT_TOKENS, free_port, parse_bench_args, scrape_until
 from hpcansible.bench.live import LiveMetrics
 from hpcansible.bench.recorder import Recorder
 
@@ -355,18 +354,11 @@ def test_jsonl_prompts_slo_and_csv_records(run_bench, http_server, tmp_path: Pat
 
 def test_live_metrics_endpoint(run_bench, http_server) -> None:
     port = free_port()
-    scraped: list[str] = []
+    scraped: list[str | None] = []
 
     def scrape() -> None:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not scraped:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as r:
-                    text = r.read().decode()
-                if 'hpcansible_bench_requests_total{api="http",outcome="success"' in text:
-                    scraped.append(text)
-            except OSError:
-                time.sleep(0.02)
+        success = 'hpcansible_bench_requests_total{api="http",outcome="success"'
+        scraped.append(scrape_until(port, lambda text: success in text))
 
     thread = threading.Thread(target=scrape)
     thread.start()
@@ -387,7 +379,7 @@ def test_live_metrics_endpoint(run_bench, http_server) -> None:
         "s42",
     )
     thread.join()
-    assert scraped, "no live metrics were served during the run"
+    assert scraped[0], "no live metrics were served during the run"
     assert 'session_id="s42"' in scraped[0]
     assert "hpcansible_bench_request_latency_seconds_bucket" in scraped[0]
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-import urllib.request
 from typing import Any
 
 import pytest
-from bench_testing import free_port
+from bench_testing import free_port, scrape_until
 from hpcansible.bench.config import build_config
 from hpcansible.bench.sweep import (
     SweepPoint,
@@ -200,17 +198,17 @@ def test_sweep_summary_over_series_takes_the_lowest() -> None:
 
 def test_a_sweep_runs_as_one_session_with_a_step_label(run_bench, http_server) -> None:
     port = free_port()
-    scraped: list[str] = []
-    finished = threading.Event()
+    labels = [
+        "concurrency-1_output_tokens-2",
+        "concurrency-1_output_tokens-4",
+        "concurrency-2_output_tokens-2",
+        "concurrency-2_output_tokens-4",
+    ]
+    counted = [f'outcome="success",session_id="local",step="{label}"}} 6.0' for label in labels]
+    scraped: list[str | None] = []
 
-    def scrape() -> None:
-        while not finished.is_set():
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as r:
-                    scraped.append(r.read().decode())
-            except OSError:
-                pass
-            time.sleep(0.02)
+    def scrape() -> None:  # until every point's requests are counted under its label
+        scraped.append(scrape_until(port, lambda text: all(c in text for c in counted), 60))
 
     thread = threading.Thread(target=scrape)
     thread.start()
@@ -240,16 +238,9 @@ def test_a_sweep_runs_as_one_session_with_a_step_label(run_bench, http_server) -
             "0.3",
         )
     finally:
-        finished.set()
         thread.join()
     assert code == 0
-    labels = [p["label"] for p in top["points"]]
-    assert labels == [
-        "concurrency-1_output_tokens-2",
-        "concurrency-1_output_tokens-4",
-        "concurrency-2_output_tokens-2",
-        "concurrency-2_output_tokens-4",
-    ]
+    assert [p["label"] for p in top["points"]] == labels
     for entry in top["points"]:
         summary = json.loads((out / entry["dir"] / "summary.json").read_text())
         assert summary == entry["summary"]
@@ -261,7 +252,5 @@ def test_a_sweep_runs_as_one_session_with_a_step_label(run_bench, http_server) -
     assert top["window"]["start"] == top["points"][0]["summary"]["window"]["start"]
     assert top["window"]["end"] == top["points"][-1]["summary"]["window"]["end"]
     assert top["max_load_meeting_slo"]["load"] == 2
-    last = scraped[-1]
-    for label in labels:
-        assert f'outcome="success",session_id="local",step="{label}"}} 6.0' in last
-    assert 'step="run"' not in last
+    assert scraped[0] is not None, "the live metrics never counted every point"
+    assert 'step="run"' not in scraped[0]
