@@ -201,8 +201,11 @@ def verdict_blocks(results: ClientResults) -> list[Block]:
                 Paragraph(f"{prefix}SLO {verdict.detail}", "note" if verdict.passed else "warning")
             )
         blocks += [Paragraph(f"{prefix}{line}", "warning") for line in flags(point.summary)]
-    if results.is_sweep and results.max_load_meeting_slo:
-        blocks.append(Paragraph(f"Highest load meeting the SLO: {results.max_load_meeting_slo}."))
+    if results.is_sweep:
+        knee = results.knee or "none (adding load kept paying)"
+        reason = f" ({results.knee_reason})" if results.knee and results.knee_reason else ""
+        best = results.max_load_meeting_slo or "none"
+        blocks.append(Paragraph(f"Knee: {knee}{reason}. Highest load meeting the SLO: {best}."))
     return blocks
 
 
@@ -306,9 +309,10 @@ def provenance_blocks(
             "note",
         )
     )
-    tail = provenance.client_log_tail(session)
-    if tail:
-        blocks.append(tail)
+    for role in ("service", "client"):
+        tail = provenance.job_log_tail(session, role)
+        if tail:
+            blocks.append(tail)
     return blocks
 
 

@@ -30,7 +30,7 @@ table { border-collapse: collapse; font-size: 13px; margin: 6px 0 14px; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 caption { text-align: left; font-size: 12px; color: #555; padding-bottom: 3px; }
-.note { font-size: 13px; color: #444; } .warning { background: #fff4e5;
+.text { font-size: 14px; } .note { font-size: 13px; color: #444; } .warning { background: #fff4e5;
   border-left: 4px solid #f0a030; padding: 6px 10px; font-size: 13px; }
 .missing { background: #fbeaea; border-left: 4px solid #d62728; padding: 8px 12px;
   margin: 4px 0 10px 7%; font-size: 13px; }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 
 import matplotlib
@@ -67,14 +68,14 @@ def mark_axes(ax, marks: Marks) -> None:
             lw=0,
             label="measured window" if n == 0 else None,
         )
-        if label and len(marks.windows) > 1:
+        if label and len(marks.windows) > 1:  # staggered: short windows sit side by side
             ax.text(
                 (start + end) / 2 - marks.origin,
-                1.0,
+                0.97 - 0.09 * (n % 3),
                 label,
                 transform=ax.get_xaxis_transform(),
                 ha="center",
-                va="bottom",
+                va="top",
                 fontsize=7,
                 color="#2b6b2b",
             )
@@ -225,25 +226,36 @@ def _load_axis(results: ClientResults) -> str:
 
 
 def _groups(results: ClientResults, axis: str) -> dict[str, list[tuple[float, Point]]]:
-    """Points by the values of the other axes, each group ordered by the load axis."""
+    """Points by the values of the other swept axes, each group ordered by the load axis."""
+    others = [a for a in results.axes if a != axis]
     groups: dict[str, list[tuple[float, Point]]] = defaultdict(list)
     for n, point in enumerate(results.points):
-        others = ", ".join(f"{k} {v:g}" for k, v in point.values.items() if k != axis)
-        groups[others].append((point.values.get(axis, float(n)), point))
+        key = ", ".join(f"{k} {point.values[k]:g}" for k in others if k in point.values)
+        groups[key].append((point.values.get(axis, float(n)), point))
     return {k: sorted(v, key=lambda item: item[0]) for k, v in groups.items()}
 
 
-SWEEP_CURVES = (
-    (
+Curve = tuple[str, tuple[str, ...]]  # legend, path in a point's summary
+
+
+@dataclass(frozen=True)
+class SweepPanel:
+    title: str
+    unit: str
+    curves: tuple[Curve, ...]
+    twin_unit: str = ""  # a second y axis on the right, dashed
+    twin: tuple[Curve, ...] = ()
+
+
+SWEEP_PANELS = (
+    SweepPanel(
         "throughput",
         "req/s",
-        (
-            ("req/s", ("throughput", "requests_per_s")),
-            ("goodput req/s", ("goodput", "requests_per_s")),
-        ),
-        None,
+        (("req/s", ("throughput", "requests_per_s")),),
+        "tok/s",
+        (("output tok/s", ("throughput", "output_tokens_per_s")),),
     ),
-    (
+    SweepPanel(
         "p99 latency",
         "ms",
         (
@@ -251,71 +263,97 @@ SWEEP_CURVES = (
             ("E2E p99", ("latency_ms", "e2e", "p99")),
             ("TPOT p99", ("latency_ms", "tpot", "p99")),
         ),
-        "slo",
     ),
-    ("goodput", "req/s", (("goodput req/s", ("goodput", "requests_per_s")),), None),
+    SweepPanel(
+        "goodput",
+        "req/s",
+        (("goodput req/s", ("goodput", "requests_per_s")),),
+        "share",
+        (("SLO attainment", ("goodput", "attainment")),),
+    ),
 )
 SLO_FOR = {"TTFT p99": "ttft_ms", "E2E p99": "e2e_ms", "TPOT p99": "tpot_ms"}
 
 
+def _plot_curves(ax, groups, curves: tuple[Curve, ...], colors, style: str) -> dict[str, str]:
+    """Each curve for each group; {legend name: colour} of what was drawn."""
+    drawn = {}
+    for group, members in groups.items():
+        for name, path in curves:
+            found = [(x, dig(p.summary, *path)) for x, p in members]
+            found = [(x, y) for x, y in found if isinstance(y, int | float)]
+            if not found:
+                continue
+            xs, ys = zip(*found, strict=True)
+            shade = next(colors)
+            ax.plot(
+                xs,
+                ys,
+                marker="o",
+                ms=4,
+                lw=1.5,
+                ls=style,
+                color=shade,
+                label=f"{name} ({group})" if group else name,
+            )
+            drawn[name] = shade
+    return drawn
+
+
+def _slo(results: ClientResults) -> tuple[dict[str, float], float | None]:
+    for point in results.points:
+        slo = dig(point.summary, "goodput", "slo")
+        if isinstance(slo, dict) and slo:
+            return slo, dig(point.summary, "goodput", "slo_attainment")
+    return {}, None
+
+
 def sweep(results: ClientResults) -> bytes:
-    """Throughput, p99 latency and goodput against the load, the knee and the SLO marked."""
+    """Throughput, p99 latency and goodput against the load; the knee, the highest load
+    meeting the SLO, the SLO limits and the attainment asked for marked."""
     axis = _load_axis(results)
     groups = _groups(results, axis)
-    figure = Figure(figsize=(12, 3.6))
-    figure.subplots_adjust(left=0.06, right=0.98, top=0.86, bottom=0.16, wspace=0.28)
-    slo = (
-        next(
-            (
-                dig(p.summary, "goodput", "slo")
-                for p in results.points
-                if dig(p.summary, "goodput", "slo")
-            ),
-            None,
-        )
-        or {}
-    )
+    slo, target = _slo(results)
     by_label = {p.label: p for p in results.points}
-    for n, (title, unit, curves, extra) in enumerate(SWEEP_CURVES):
-        ax = figure.add_subplot(1, len(SWEEP_CURVES), n + 1)
-        color = iter(COLORS * 4)
-        for group, members in groups.items():
-            for name, path in curves:
-                xs = [x for x, p in members if dig(p.summary, *path) is not None]
-                ys = [
-                    dig(p.summary, *path) for _, p in members if dig(p.summary, *path) is not None
-                ]
-                if not ys:
-                    continue
-                shade = next(color)
-                label = f"{name} ({group})" if group else name
-                ax.plot(xs, ys, marker="o", ms=4, lw=1.5, color=shade, label=label)
-                if extra == "slo" and SLO_FOR.get(name) in slo:
-                    ax.axhline(
-                        slo[SLO_FOR[name]],
-                        color=shade,
-                        ls=":",
-                        lw=1.2,
-                        label=f"SLO {SLO_FOR[name]} {slo[SLO_FOR[name]]:g}",
-                    )
-        for label, style, name in (
-            (results.knee, "--", "knee"),
-            (results.max_load_meeting_slo, ":", "max load meeting SLO"),
+    figure = Figure(figsize=(12, 3.8))
+    figure.subplots_adjust(left=0.05, right=0.95, top=0.88, bottom=0.15, wspace=0.42)
+    for n, panel in enumerate(SWEEP_PANELS):
+        ax = figure.add_subplot(1, len(SWEEP_PANELS), n + 1)
+        colors = iter(COLORS * 4)
+        drawn = _plot_curves(ax, groups, panel.curves, colors, "-")
+        for name, shade in drawn.items():
+            if SLO_FOR.get(name) in slo:
+                limit = slo[SLO_FOR[name]]
+                ax.axhline(
+                    limit, color=shade, ls=":", lw=1.2, label=f"SLO {SLO_FOR[name]} {limit:g}"
+                )
+        handles, labels = ax.get_legend_handles_labels()
+        if panel.twin:
+            twin = ax.twinx()
+            _plot_curves(twin, groups, panel.twin, colors, "--")
+            if panel.twin_unit == "share" and target:
+                twin.axhline(
+                    target, color="#555555", ls=":", lw=1.2, label=f"attainment asked {target:.0%}"
+                )
+                twin.set_ylim(0, 1.05)
+            twin.set_ylabel(panel.twin_unit, fontsize=9)
+            twin.tick_params(labelsize=8)
+            more = twin.get_legend_handles_labels()
+            handles, labels = handles + more[0], labels + more[1]
+        for label, style, name, color in (
+            (results.knee, "--", "knee", GATE_COLOR),
+            (results.max_load_meeting_slo, ":", "max load meeting SLO", WINDOW_COLOR),
         ):
             point = by_label.get(label or "")
             if point is not None and axis in point.values:
-                ax.axvline(
-                    point.values[axis],
-                    color=GATE_COLOR if name == "knee" else WINDOW_COLOR,
-                    ls=style,
-                    lw=1.3,
-                    label=f"{name}: {label}",
-                )
-        ax.set_title(f"{title} against {axis}", loc="left", fontsize=10)
+                line = ax.axvline(point.values[axis], color=color, ls=style, lw=1.3)
+                handles.append(line)
+                labels.append(f"{name}: {label}")
+        ax.set_title(f"{panel.title} against {axis}", loc="left", fontsize=10)
         ax.set_xlabel(axis, fontsize=9)
-        ax.set_ylabel(unit, fontsize=9)
+        ax.set_ylabel(panel.unit, fontsize=9)
         ax.set_ylim(bottom=0)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, frameon=False)
+        ax.legend(handles, labels, fontsize=7, frameon=False, loc="best")
     return png(figure)

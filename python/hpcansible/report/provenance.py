@@ -144,8 +144,9 @@ def notes_blocks(record: dict[str, Any]) -> list[Block]:
     return [Table(["note"], [[_text(n)] for n in notes], "Notes from the recipes and the session")]
 
 
-def client_log_tail(session: SessionRef, lines: int = 30) -> Preformatted | None:
-    log = session.record.get("jobs", {}).get("client", {}).get("log")
+def job_log_tail(session: SessionRef, role: str, lines: int = 30) -> Preformatted | None:
+    """The last lines of a job's log (what the service and the client said about themselves)."""
+    log = session.record.get("jobs", {}).get(role, {}).get("log")
     if not log or "JOBID" in log:
         return None
     try:
@@ -153,4 +154,4 @@ def client_log_tail(session: SessionRef, lines: int = 30) -> Preformatted | None
     except OSError:
         return None
     tail = "\n".join(text.splitlines()[-lines:])
-    return Preformatted(f"client job log, last {lines} lines ({log})", tail)
+    return Preformatted(f"{role} job log, last {lines} lines ({log})", tail)

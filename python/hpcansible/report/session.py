@@ -68,6 +68,8 @@ def resolve_session(name: str) -> SessionRef:
         raise UserError(
             f"{path}: neither a session directory (session.json) nor results (summary.json)"
         )
+    if "/" in name:
+        raise UserError(f"{path}: no such directory")
     raise UserError(f"session {name}: unknown (no {candidate / 'session.json'})")
 
 

@@ -140,7 +140,7 @@ def test_a_sweep_gets_its_plots_and_a_table_per_point(home: Path):
     images = embedded_images(html)
     assert "sweep" in images and colored_pixels(images["sweep"], LINE_BLUE) > 200
     assert "concurrency-2 (knee)" in html and "concurrency-4 (max load meeting SLO)" in html
-    assert "Highest load meeting the SLO: concurrency-4." in html
+    assert "Knee: concurrency-2. Highest load meeting the SLO: concurrency-4." in html
     assert colored_pixels(images["client_requests"], LINE_BLUE) > 200
 
 

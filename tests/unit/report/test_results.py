@@ -39,6 +39,8 @@ def test_a_bare_results_directory_is_a_session_without_record(tmp_path: Path, ho
 def test_unknown_sessions_and_missing_results_are_one_line_errors(home: Path):
     with pytest.raises(UserError, match="session nope: unknown"):
         resolve_session("nope")
+    with pytest.raises(UserError, match="/nowhere/results: no such directory"):
+        resolve_session("/nowhere/results")
     write_session(home, "early")
     with pytest.raises(UserError, match=r"session early: no results yet .*logs early"):
         load_results(resolve_session("early"))
