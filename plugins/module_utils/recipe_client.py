@@ -106,7 +106,8 @@ def client_parameters(
                 f"{where}.{name}: means {option}, which {written[option]} already gives"
             )
         options[option], written[option] = value, name
-    _bounded(options, where)
+    for option, value in options.items():
+        _bounded(value, f"{where}.{written[option]}")
     try:
         checked = bench.check_parameters(options, where, api=api, keys=written)
     except bench.UserError as error:

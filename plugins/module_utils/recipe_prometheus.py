@@ -108,21 +108,46 @@ STATIC_CONFIG = mapping(
     },
     required=("targets",),
 )
-FILE_SD_CONFIG = mapping(
-    {"files": list_of(text, 100, wrap_scalar=False), "refresh_interval": duration}
+# Prometheus's own rule for file_sd paths: .json/.yml/.yaml, one * in the last part at most.
+SD_FILE = matching(
+    r"[^*]*(?:\*[^/]*)?\.(?:json|yml|yaml|JSON|YML|YAML)",
+    "a .json, .yml or .yaml file (one * allowed in its name)",
+    4096,
 )
-RELABEL_CONFIG = mapping(
+# Files Prometheus reads at start (TLS, credentials): Prometheus expands no $VARIABLE and reads
+# a relative path from the session's config folder, where no such file is; so: absolute.
+NODE_FILE = matching(r"/[^$]{1,4095}", "an absolute path (Prometheus expands no $VARIABLES)", 4096)
+FILE_SD_CONFIG = mapping(
+    {"files": list_of(SD_FILE, 100, wrap_scalar=False, min_items=1), "refresh_interval": duration},
+    required=("files",),
+)
+RELABEL_FIELDS = mapping(
     {
         "source_labels": list_of(LABEL_NAME, 64, wrap_scalar=False),
         "separator": text_of(64),
-        "target_label": text_of(256),
+        # Prometheus's relabelTarget: a label name, with $1 or ${name} from the regex's groups.
+        "target_label": matching(
+            r"(?:[A-Za-z_]|\$\{\w+\}|\$\w)(?:\w|\$\{\w+\}|\$\w)*", "a label name (may use $1)"
+        ),
         "regex": text_of(4096),
         "modulus": integer_in(1, 2**63 - 1),
         "replacement": text_of(4096),
         "action": one_of(*RELABEL_ACTIONS),
     }
 )
-CREDENTIAL_FILES = {"password_file": text, "credentials_file": text}
+
+
+def RELABEL_CONFIG(value: Any, where: str) -> dict:
+    """A relabel config; the actions that write a label need `target_label` (Prometheus)."""
+    config = RELABEL_FIELDS(value, where)
+    action = config.get("action", "replace")
+    if action in ("replace", "hashmod", "lowercase", "uppercase") and "target_label" not in config:
+        raise RecipeError(f"{where}.target_label: missing (action {action} writes it)")
+    return config
+
+
+RELABEL_CONFIG.fields = RELABEL_FIELDS.fields
+RELABEL_CONFIG.required = ()
 SCRAPE_CONFIG = mapping(
     {
         "job_name": matching(r"[A-Za-z0-9_.:-]{1,128}", "a job name (letters, digits, _.:-)"),
@@ -140,13 +165,15 @@ SCRAPE_CONFIG = mapping(
         "file_sd_configs": list_of(FILE_SD_CONFIG, 100, wrap_scalar=False),
         "relabel_configs": list_of(RELABEL_CONFIG, 100, wrap_scalar=False),
         "metric_relabel_configs": list_of(RELABEL_CONFIG, 100, wrap_scalar=False),
-        "basic_auth": mapping({"username": text, "password": text, **CREDENTIAL_FILES}),
-        "authorization": mapping({"type": text_of(64), "credentials": text, **CREDENTIAL_FILES}),
+        "basic_auth": mapping({"username": text, "password": text, "password_file": NODE_FILE}),
+        "authorization": mapping(
+            {"type": text_of(64), "credentials": text, "credentials_file": NODE_FILE}
+        ),
         "tls_config": mapping(
             {
-                "ca_file": text,
-                "cert_file": text,
-                "key_file": text,
+                "ca_file": NODE_FILE,
+                "cert_file": NODE_FILE,
+                "key_file": NODE_FILE,
                 "server_name": text_of(253),
                 "insecure_skip_verify": boolean,
                 "min_version": one_of("TLS10", "TLS11", "TLS12", "TLS13"),

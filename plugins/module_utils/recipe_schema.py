@@ -333,7 +333,9 @@ def one_of(*choices: str) -> Checker:
 # --- containers -----------------------------------------------------------------------------
 
 
-def list_of(item: Checker, max_items: int = MAX_ITEMS, wrap_scalar: bool = True) -> Checker:
+def list_of(
+    item: Checker, max_items: int = MAX_ITEMS, wrap_scalar: bool = True, min_items: int = 0
+) -> Checker:
     """A list of `item`s; a single scalar is read as a list of one where `wrap_scalar`."""
 
     def check(value: Any, where: str) -> list:
@@ -343,6 +345,8 @@ def list_of(item: Checker, max_items: int = MAX_ITEMS, wrap_scalar: bool = True)
             raise RecipeError(f"{where}: expected a list, got {type_name(value)}")
         if len(value) > max_items:
             raise RecipeError(f"{where}: {len(value)} entries, at most {max_items} are accepted")
+        if len(value) < min_items:
+            raise RecipeError(f"{where}: at least {min_items} entries are needed")
         return [item(element, f"{where}[{index}]") for index, element in enumerate(value)]
 
     check.item = item

@@ -13,8 +13,18 @@ description:
   - Accepts the current format and the seed-era one (top-level C(service:) or C(client:) with
     C(resources), C(environment), C(ports), C(health_check), C(enable_cadvisor),
     C(cadvisor_port), C(parameters), C(target_service), C(monitoring_targets)).
-  - Any problem fails the task with one line naming the file and the key, before anything is
-    submitted.
+  - Every value is checked (types, ranges, units, lengths; the client's parameters by the
+    benchmark client's own rules, which need the C(hpcansible) Python package on the
+    controller; C(extra_scrape_configs) key by key and with C(promtool check config
+    --syntax-only) where promtool is on the PATH). Any problem fails the task with one line
+    naming the file and the key, before anything is submitted.
+  - "Recipe values are data. Everything returned is marked unsafe, so that Ansible never
+    evaluates C({{ }}), C({% %}) or C({# #}) in a recipe, at any depth, keys included. Set the
+    role variables from RV(role_vars) (with M(ansible.builtin.set_fact)), never by writing them
+    to a file and reading it back with M(ansible.builtin.include_vars), which trusts what it
+    reads as templates."
+  - Seed-era keys that ask for commands (C(build_commands), C(script), a container's
+    C(docker_source)) are never run; each gets a note.
 version_added: 0.1.0
 author: hpcansible contributors
 options:
@@ -53,6 +63,14 @@ EXAMPLES = r"""
     service: recipes/ollama/service.yml
     client: recipes/ollama/client.yml
     prometheus: recipes/ollama/prometheus.yml
+  register: resolved
+
+- name: Use the role variables the recipes set (values stay data)
+  ansible.builtin.set_fact:
+    "{{ item.key }}": "{{ item.value }}"
+  loop: "{{ resolved.role_vars | dict2items }}"
+  loop_control:
+    label: "{{ item.key }}"
 """
 
 RETURN = r"""
@@ -65,7 +83,9 @@ role_vars:
   returned: success
   type: dict
 notes:
-  description: What the recipes ask for that is not used here, and why.
+  description:
+    - What the recipes ask for that is not used or not run here, and why; a job time limit
+      shorter than the client's planned load.
   returned: success
   type: list
   elements: str

@@ -97,10 +97,10 @@ WRONG_VALUES = [
     (
         "client",
         "parameters: {requests: 1000000000000000000000000000000}",
-        "client.parameters",
+        "client.parameters.requests",
         "out of range",
     ),
-    ("client", "parameters: {rate: .nan}", "client.parameters", "not a finite number"),
+    ("client", "parameters: {rate: .nan}", "client.parameters.rate", "not a finite number"),
     ("client", "parameters: {timeout: -1}", "client.parameters.timeout", "at least"),
     ("prometheus", "scrape_interval: 0s", "prometheus.scrape_interval", "out of range (1s to 1h)"),
 ]
@@ -321,11 +321,44 @@ def test_extra_scrape_configs_checked_by_promtool(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "prometheus:\n  extra_scrape_configs:\n"
-        "    [{job_name: x, relabel_configs: [{regex: '(unclosed'}]}]\n",
+        "    [{job_name: x, relabel_configs: [{action: keep, regex: '(unclosed'}]}]\n",
     )
     message = refused(load_prometheus, path)
     assert "prometheus.extra_scrape_configs: promtool check config: " in message
     assert "regexp" in message
+
+
+@pytest.mark.parametrize(
+    ("config", "key", "what"),
+    [
+        (
+            "{job_name: x, file_sd_configs: [{files: [targets]}]}",
+            "files[0]",
+            "a .json, .yml or .yaml",
+        ),
+        ("{job_name: x, file_sd_configs: [{files: []}]}", "files", "at least 1 entries"),
+        ("{job_name: x, relabel_configs: [{regex: a}]}", "target_label", "missing (action replace"),
+        ("{job_name: x, relabel_configs: [{target_label: 'a b'}]}", "target_label", "label name"),
+        ("{job_name: x, tls_config: {ca_file: ca.pem}}", "ca_file", "an absolute path"),
+        (
+            "{job_name: x, basic_auth: {password_file: $HOME/p}}",
+            "password_file",
+            "an absolute path",
+        ),
+    ],
+)
+def test_prometheus_rules_between_scrape_keys(tmp_path: Path, config: str, key: str, what: str):
+    path = write(tmp_path, f"prometheus:\n  extra_scrape_configs: [{config}]\n")
+    message = refused(load_prometheus, path)
+    assert f".{key}: " in message and what in message
+
+
+def test_every_shipped_recipe_loads() -> None:
+    for path in sorted(RECIPES.rglob("*.y*ml")):
+        kind = next(
+            (kind for kind in ("prometheus", "client", "service") if kind in path.stem), None
+        ) or ("client" if "benchmark" in path.stem else "service")
+        assert LOADERS[kind](path)["kind"] == kind, path
 
 
 def test_a_valid_extra_scrape_config_is_kept(tmp_path: Path) -> None:
