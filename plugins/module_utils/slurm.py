@@ -353,6 +353,32 @@ def tail(path: str, lines: int = 20) -> str:
 # --- the CLI ----------------------------------------------------------------------------------
 
 
+# The one table of the sbatch options a job takes, by name, with their Ansible argument type.
+# SbatchOptions, the slurm_job module's argument spec and `resources` option, and the recipe
+# schema's `resources` (recipe_resources.py, which checks each value) all follow it.
+SBATCH_OPTIONS: dict[str, str] = {
+    "partition": "str",
+    "account": "str",
+    "qos": "str",
+    "time": "str",
+    "nodes": "str",
+    "ntasks": "int",
+    "cpus_per_task": "int",
+    "mem": "str",
+    "gres": "str",
+    "gpus": "str",  # --gpus=[type:]count (issue 11)
+    "constraint": "str",
+    "nodelist": "str",
+    "exclude": "str",
+    # --requeue / --no-requeue; session jobs never requeue, so that a node failure ends them
+    # visibly instead of restarting them elsewhere behind the session's back.
+    "requeue": "bool",
+    "extra_args": "list",
+}
+# What the module sets for a job itself (its name, tag, logs and folder).
+SESSION_SBATCH_FIELDS = ("job_name", "comment", "output", "error", "chdir")
+
+
 @dataclass
 class SbatchOptions:
     """sbatch options; each maps to one long option, so no value is ever parsed by a shell."""
@@ -367,10 +393,11 @@ class SbatchOptions:
     cpus_per_task: int | None = None
     mem: str | None = None
     gres: str | None = None
-    gpus: str | None = None  # --gpus=[type:]count (issue 11)
+    gpus: str | None = None
     constraint: str | None = None
     nodelist: str | None = None
     exclude: str | None = None
+    requeue: bool | None = None
     comment: str | None = None
     output: str | None = None
     error: str | None = None
@@ -379,28 +406,13 @@ class SbatchOptions:
 
     def argv(self) -> list[str]:
         args = ["sbatch", "--parsable"]
-        for name in (
-            "job_name",
-            "partition",
-            "account",
-            "qos",
-            "time",
-            "nodes",
-            "ntasks",
-            "cpus_per_task",
-            "mem",
-            "gres",
-            "gpus",
-            "constraint",
-            "nodelist",
-            "exclude",
-            "comment",
-            "output",
-            "error",
-            "chdir",
-        ):
+        for name in (SESSION_SBATCH_FIELDS[0], *SBATCH_OPTIONS, *SESSION_SBATCH_FIELDS[1:]):
             value = getattr(self, name)
-            if value not in (None, ""):
+            if name == "extra_args" or value in (None, ""):
+                continue
+            if name == "requeue":
+                args.append("--requeue" if value else "--no-requeue")
+            else:
                 args.append(f"--{name.replace('_', '-')}={value}")
         args.extend(self.extra_args)
         return args
@@ -424,6 +436,24 @@ class Slurm:
         if rc != 0:
             raise SlurmError(f"{argv[0]}: {slurm_error_line(err, out)}")
         return out
+
+    def ping(self) -> None:
+        """Raise SlurmError unless the controller answers (`scontrol ping`)."""
+        rc, out, err = self.run(["scontrol", "ping"], None)
+        if rc != 0 or " is UP" not in out:
+            detail = slurm_error_line(err, out) or "no answer"
+            raise SlurmError(f"the SLURM controller does not answer (scontrol ping: {detail})")
+
+    def wait_for_controller(self, timeout: float, interval: float = 2.0) -> None:
+        """ping until it answers or `timeout` has passed (then the last SlurmError)."""
+        deadline = self.clock() + timeout
+        while True:
+            try:
+                return self.ping()
+            except SlurmError:
+                if self.clock() + interval > deadline:
+                    raise
+            self.sleep(interval)
 
     def submit(self, options: SbatchOptions, script: str) -> str:
         """Submit a script given as text on stdin; return the job id."""

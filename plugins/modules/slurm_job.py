@@ -92,6 +92,18 @@ options:
   exclude:
     description: C(--exclude).
     type: str
+  requeue:
+    description:
+      - V(true) for C(--requeue), V(false) for C(--no-requeue); unset leaves the site's default.
+      - A job that is not requeued ends as C(NODE_FAIL) when its node fails, instead of
+        restarting on another node unseen.
+    type: bool
+  resources:
+    description:
+      - The sbatch options above as one mapping (C(partition), C(time), C(gres), C(requeue),
+        C(extra_args), ...), as recipes and roles give them. An option also set on its own wins.
+    type: dict
+    default: {}
   comment:
     description: Extra comment text, appended after the session tag.
     type: str
@@ -291,6 +303,7 @@ import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.hpcansible.hpc.plugins.module_utils.slurm import (
+    SBATCH_OPTIONS,
     JobFailed,
     JobInfo,
     JobWaitTimeout,
@@ -300,25 +313,8 @@ from ansible_collections.hpcansible.hpc.plugins.module_utils.slurm import (
     build_tag,
 )
 
-SBATCH_PARAMS = (
-    "partition",
-    "account",
-    "qos",
-    "time",
-    "nodes",
-    "ntasks",
-    "cpus_per_task",
-    "mem",
-    "gres",
-    "gpus",
-    "constraint",
-    "nodelist",
-    "exclude",
-    "output",
-    "error",
-    "chdir",
-    "extra_args",
-)
+# What a job's sbatch options come from: the one table, plus the module's own output paths.
+SBATCH_PARAMS = (*SBATCH_OPTIONS, "output", "error", "chdir")
 
 
 def job_result(job: JobInfo) -> dict:
@@ -425,6 +421,18 @@ def wait(module: AnsibleModule, slurm: Slurm, job: JobInfo, result: dict) -> Job
     return job
 
 
+def sbatch_values(params: dict) -> dict:
+    """The job's sbatch options: `resources` (as recipes and roles give them), then the options
+    set one by one, which win."""
+    values = {key: params[key] for key in SBATCH_PARAMS}
+    for key, value in (params.get("resources") or {}).items():
+        if key not in SBATCH_OPTIONS:
+            raise ValueError(f"resources.{key}: not an sbatch option ({', '.join(SBATCH_OPTIONS)})")
+        if values.get(key) in (None, "", []):
+            values[key] = value
+    return values
+
+
 def present(module: AnsibleModule, slurm: Slurm) -> None:
     params = module.params
     name = job_name(params)
@@ -434,11 +442,7 @@ def present(module: AnsibleModule, slurm: Slurm) -> None:
     )
     if params["comment"]:
         comment = f"{comment} {params['comment']}".strip()
-    options = SbatchOptions(
-        job_name=name,
-        comment=comment or None,
-        **{key: params[key] for key in SBATCH_PARAMS},
-    )
+    options = SbatchOptions(job_name=name, comment=comment or None, **sbatch_values(params))
     result: dict = {"changed": False, "script": script, "sbatch_argv": options.argv()}
 
     existing = [
@@ -514,23 +518,17 @@ def main() -> None:
             "script": {"type": "str"},
             "script_path": {"type": "path"},
             "chdir": {"type": "path"},
-            "partition": {"type": "str"},
-            "account": {"type": "str"},
-            "qos": {"type": "str"},
-            "time": {"type": "str"},
-            "nodes": {"type": "str"},
-            "ntasks": {"type": "int"},
-            "cpus_per_task": {"type": "int"},
-            "mem": {"type": "str"},
-            "gres": {"type": "str"},
-            "gpus": {"type": "str"},
-            "constraint": {"type": "str"},
-            "nodelist": {"type": "str"},
-            "exclude": {"type": "str"},
+            **{
+                name: {
+                    "type": kind,
+                    **({"elements": "str", "default": []} if kind == "list" else {}),
+                }
+                for name, kind in SBATCH_OPTIONS.items()
+            },
+            "resources": {"type": "dict", "default": {}},
             "comment": {"type": "str"},
             "output": {"type": "str"},
             "error": {"type": "str"},
-            "extra_args": {"type": "list", "elements": "str", "default": []},
             "job_id": {"type": "str"},
             "wait_for": {
                 "type": "str",

@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Sequence
 
 from hpcansible import __version__
+from hpcansible.cluster import slurm_error_class
 from hpcansible.errors import UserError
 
 # Each module exposes register(subparsers); the parser it adds sets `func(args) -> int`.
@@ -76,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except Exception as error:  # an internal bug: one line unless asked for the traceback
+        if isinstance(error, slurm_error_class()):
+            # SLURM's own words (controller down, munge refused...): the user's to act on
+            print(f"hpcansible: error: SLURM: {error}", file=sys.stderr)
+            return 1
         if os.environ.get("HPCANSIBLE_DEBUG"):
             traceback.print_exc()
         print(

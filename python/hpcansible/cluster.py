@@ -63,3 +63,8 @@ def cancel_session(profile: Path, session_id: str, timeout: float = 15) -> list[
         slurm.cancel(ids)
         slurm.wait_gone(ids, timeout=timeout)
     return ids
+
+
+def slurm_error_class() -> type[Exception]:
+    """The collection's SlurmError, for callers that turn it into a one-line message."""
+    return collection_module_utils("slurm").SlurmError

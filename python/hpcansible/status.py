@@ -7,6 +7,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from hpcansible.cluster import slurm_for
 from hpcansible.errors import UserError
@@ -60,32 +61,89 @@ def prometheus_targets(record: dict[str, Any]) -> list[dict[str, Any]] | None:
     ]
 
 
+# Job states that end a session's job for a reason the user must see by name.
+FAILED_STATES = ("NODE_FAIL", "TIMEOUT", "PREEMPTED", "OUT_OF_MEMORY", "FAILED", "BOOT_FAIL",
+                 "DEADLINE", "CANCELLED", "COMPLETED")  # fmt: skip
+
+
+def job_status(slurm: Any, role: str, known: dict[str, Any], live: Any) -> dict[str, Any]:
+    """One job as SLURM sees it now, beside what the session recorded."""
+    job = live
+    if job is None and known.get("job_id"):
+        # Gone from squeue: scontrol still knows a finished job for a while (MinJobAge).
+        job = slurm.show(str(known["job_id"]))
+    node = job.nodes[0] if job and job.nodes else ""
+    recorded = known.get("node", "")
+    return {
+        "job_id": job.job_id if job else known.get("job_id"),
+        "state": job.state if job else "ENDED",
+        "node": node or recorded,
+        "recorded_node": recorded,
+        "moved": bool(node and recorded and node != recorded and not recorded.startswith("<")),
+        "time_left": job.time_left if job else "",
+        "reason": job.reason if job else "",
+    }
+
+
+def problems_of(record: dict[str, Any], jobs: dict[str, Any], targets: list | None) -> list[str]:
+    """Why the session is not healthy, one line each; empty when it is."""
+    found = []
+    for role in ROLES:
+        job = jobs.get(role)
+        if job is None:
+            found.append(f"{role}: no job")
+        elif job["state"] != "RUNNING":
+            found.append(f"{role} job {job['job_id']} is {job['state']}")
+        elif job["moved"]:
+            found.append(
+                f"{role} job {job['job_id']} moved from {job['recorded_node']} to {job['node']}: "
+                "the session still points at the old node"
+            )
+    endpoint_host = urlsplit(record.get("service_endpoint", "")).hostname
+    service = jobs.get("service", {})
+    if endpoint_host and service.get("state") == "RUNNING" and endpoint_host != service["node"]:
+        found.append(
+            f"endpoint {record['service_endpoint']} is not the service's node {service['node']}"
+        )
+    if jobs.get("prometheus", {}).get("state") == "RUNNING":
+        if targets is None:
+            found.append("Prometheus does not answer")
+        else:
+            found += [f"target {t['job']} is {t['health']} ({t['url']})" for t in targets
+                      if t["health"] != "up"]  # fmt: skip
+            exporter_jobs = {
+                record.get("service", {}).get(key) for key in ("exporter_job", "gpu_exporter_job")
+            } - {None, ""}
+            for target in targets or []:
+                host = urlsplit(target["url"]).hostname
+                if (
+                    target["job"] in exporter_jobs
+                    and service.get("node")
+                    and host != service["node"]
+                ):
+                    found.append(
+                        f"target {target['job']} scrapes {host}, not the service's node "
+                        f"{service['node']}"
+                    )
+    return found
+
+
 def collect_status(session_id: str) -> dict[str, Any]:
     record = read_session(session_id)
     slurm = slurm_for(session_profile(record))
     live = {job.role: job for job in slurm.session_jobs(session_id, all_states=True)}
-    jobs = {}
     known_jobs = record.get("jobs", {})
-    for role, known in sorted(
-        known_jobs.items(), key=lambda item: ROLES.index(item[0]) if item[0] in ROLES else 9
-    ):
-        job = live.get(role)
-        jobs[role] = {
-            "job_id": job.job_id if job else known.get("job_id"),
-            "state": job.state if job else "ENDED",
-            "node": (job.nodes[0] if job and job.nodes else known.get("node", "")),
-            "time_left": job.time_left if job else "",
-            "reason": job.reason if job else "",
-        }
+    roles = sorted(known_jobs, key=lambda role: ROLES.index(role) if role in ROLES else 9)
+    jobs = {role: job_status(slurm, role, known_jobs[role], live.get(role)) for role in roles}
     targets = (
         prometheus_targets(record) if jobs.get("prometheus", {}).get("state") == "RUNNING" else None
     )
-    running = bool(jobs) and all(jobs.get(role, {}).get("state") == "RUNNING" for role in ROLES)
-    healthy = running and targets is not None and all(t["health"] == "up" for t in targets)
+    problems = problems_of(record, jobs, targets)
     return {
         "id": session_id,
         "status": record.get("status", "unknown"),
-        "healthy": healthy,
+        "healthy": not problems,
+        "problems": problems,
         "jobs": jobs,
         "service_endpoint": record.get("service_endpoint", ""),
         "prometheus_url": record.get("prometheus", {}).get("url", ""),
@@ -102,6 +160,8 @@ def show_status(args: argparse.Namespace) -> int:
         return 0 if status["healthy"] else 1
     health = "healthy" if status["healthy"] else "NOT healthy"
     print(f"session {status['id']}: {status['status']}, {health}")
+    for problem in status["problems"]:
+        print(f"  problem     {problem}")
     for role, job in status["jobs"].items():
         detail = f" ({job['reason']})" if job["reason"] else ""
         left = f", {job['time_left']} left" if job["time_left"] else ""

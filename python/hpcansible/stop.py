@@ -6,13 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from hpcansible.cluster import slurm_for
+from hpcansible.cluster import slurm_error_class, slurm_for
 from hpcansible.errors import UserError
 from hpcansible.report.command import write_report_or_warn
 from hpcansible.runner import run_playbook
 from hpcansible.sessions import list_sessions, profile_dir, read_session, session_dir
 from hpcansible.tunnel import close_tunnel
 
+# How long stop waits for a SLURM controller that does not answer (a restart takes seconds).
+CONTROLLER_WAIT_S = 20.0
 ACTIVE = ("starting", "running", *(f"step {n}" for n in range(1, 7)))
 
 
@@ -36,6 +38,7 @@ def stop_session(session_id: str, profile: Path, reason: str = "stopped by the u
     except UserError:
         record = {}
     close_tunnel(record)
+    wait_for_slurm(session_id, profile, record)
     result = run_playbook(
         "teardown.yml",
         {
@@ -53,6 +56,25 @@ def stop_session(session_id: str, profile: Path, reason: str = "stopped by the u
             raise UserError(f"{session_id}: {reason}")
         raise UserError(f"stopping {session_id} failed: {reason}")
     return True
+
+
+def wait_for_slurm(session_id: str, profile: Path, record: dict) -> None:
+    """stop needs SLURM to cancel: wait a little for a controller that restarts, then say
+    what may still run."""
+    slurm = slurm_for(profile)
+    try:
+        slurm.wait_for_controller(CONTROLLER_WAIT_S)
+    except slurm_error_class() as error:
+        jobs = ", ".join(
+            f"{role} job {job['job_id']}"
+            for role, job in record.get("jobs", {}).items()
+            if job.get("job_id")
+        )
+        left = f"; these may still run: {jobs}" if jobs else ""
+        raise UserError(
+            f"cannot stop {session_id}: {error} after {CONTROLLER_WAIT_S:g} s{left}; "
+            f"run `python -m hpcansible stop {session_id}` again once SLURM answers"
+        ) from None
 
 
 def sessions_with_jobs(profile: Path) -> list[str]:

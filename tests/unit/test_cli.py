@@ -564,3 +564,81 @@ def test_command_runner_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(subprocess, "run", slow)
     runner = cluster.command_runner(cluster.LoginHost("login"), timeout=2.5)
     assert runner(["squeue"]) == (124, "", "ssh: no answer within 2.5 s")
+
+
+# --- status tells the truth (issue 12 item 4) ---------------------------------------------
+
+
+def status_job(state: str = "RUNNING", node: str = "node1", recorded: str = "node1") -> dict:
+    return {"job_id": "7", "state": state, "node": node, "recorded_node": recorded,
+            "moved": node != recorded, "time_left": "", "reason": ""}  # fmt: skip
+
+
+HEALTHY_RECORD = {
+    "service_endpoint": "http://node1:8000",
+    "service": {"exporter_job": "llamacpp-cadvisor"},
+}
+UP = [{"job": "llamacpp-cadvisor", "url": "http://node1:8080/metrics", "health": "up"}]
+
+
+def test_a_running_session_on_its_nodes_is_healthy() -> None:
+    jobs = {role: status_job() for role in status.ROLES}
+    assert status.problems_of(HEALTHY_RECORD, jobs, UP) == []
+
+
+@pytest.mark.parametrize("state", ["NODE_FAIL", "TIMEOUT", "PREEMPTED", "OUT_OF_MEMORY", "ENDED"])
+def test_an_ended_job_is_named_with_its_state(state: str) -> None:
+    jobs = {role: status_job() for role in status.ROLES}
+    jobs["service"] = status_job(state)
+    assert status.problems_of(HEALTHY_RECORD, jobs, UP) == [f"service job 7 is {state}"]
+
+
+def test_a_moved_job_and_the_stale_endpoint_and_target_are_named() -> None:
+    jobs = {role: status_job() for role in status.ROLES}
+    jobs["service"] = status_job(node="node3", recorded="node1")
+    found = status.problems_of(HEALTHY_RECORD, jobs, UP)
+    assert found[0].startswith("service job 7 moved from node1 to node3")
+    assert "endpoint http://node1:8000 is not the service's node node3" in found
+    assert "target llamacpp-cadvisor scrapes node1, not the service's node node3" in found
+
+
+def test_prometheus_that_does_not_answer_is_not_healthy() -> None:
+    jobs = {role: status_job() for role in status.ROLES}
+    assert status.problems_of(HEALTHY_RECORD, jobs, None) == ["Prometheus does not answer"]
+
+
+@pytest.mark.usefixtures("main_signals")
+def test_an_unreachable_slurm_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    error = cluster.slurm_error_class()(
+        "squeue: slurm_load_jobs error: Unable to contact slurm controller (connect failure)"
+    )
+    monkeypatch.setattr(status, "show_list", fail_with(error))
+    assert cli.main(["list"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("hpcansible: error: SLURM: squeue: ")
+
+
+@pytest.mark.usefixtures("main_signals")
+def test_a_closed_stdout_ends_quietly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setattr(status, "show_list", fail_with(BrokenPipeError()))
+    monkeypatch.setattr(cli.os, "dup2", lambda *args: None)
+    monkeypatch.setattr(cli.sys.stdout, "fileno", lambda: 1)  # capsys has no real descriptor
+    assert cli.main(["list"]) == 141
+    assert capsys.readouterr().err == ""
+
+
+def test_the_controller_wait_gives_up_with_slurms_words() -> None:
+    slurm_utils = sessions.collection_module_utils("slurm")
+    clock = iter(range(0, 100, 2))
+    answers = iter([(1, "Slurmctld(primary) at vm is DOWN\n", "")] * 20)
+    slurm = slurm_utils.Slurm(
+        lambda argv, stdin=None: next(answers), clock=lambda: next(clock), sleep=lambda s: None
+    )
+    with pytest.raises(slurm_utils.SlurmError, match="controller does not answer"):
+        slurm.wait_for_controller(10)
+    up = slurm_utils.Slurm(lambda argv, stdin=None: (0, "Slurmctld(primary) at vm is UP\n", ""))
+    up.ping()
