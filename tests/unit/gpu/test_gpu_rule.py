@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from ansible_collections.hpcansible.hpc.plugins.filter import asks_for_gpus as g
 from ansible_collections.hpcansible.hpc.plugins.module_utils.gpu import asks_for_gpus, gpu_count
 
 PROJECT = Path(__file__).resolve().parents[3]
-VENV_BIN = PROJECT / ".venv" / "bin"
+VENV_BIN = Path(sys.executable).parent  # the venv that runs the tests has ansible
 
 CASES = [
     ({}, 0),
