@@ -48,6 +48,7 @@ from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_schema impor
     list_of,
     mapping,
     memory,
+    number_in,
     one_of,
     port,
     safe_name,
@@ -162,7 +163,11 @@ CLIENT_KEYS: dict[str, Checker] = {
     "output": mapping({"file": text, "shared_dir": text}),
     "metrics_port": port,
     "linger": integer_in(0, 86400),
+    # run --wait fails the session below this share of succeeded requests (issue 12 item 4)
+    "min_success_rate": number_in(0, 1),
 }
+# A session whose client saw more failures than this is not about the service any more.
+DEFAULT_MIN_SUCCESS_RATE = 0.95
 
 
 # --- loading --------------------------------------------------------------------------------
@@ -331,6 +336,7 @@ def load_client(path: Path) -> dict:
         "parameters": parameters,
         "metrics_port": recipe.get("metrics_port"),
         "linger": recipe.get("linger"),
+        "min_success_rate": recipe.get("min_success_rate", DEFAULT_MIN_SUCCESS_RATE),
         "warnings": warnings,
     }
 

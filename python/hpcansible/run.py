@@ -15,6 +15,7 @@ from hpcansible.cluster import cancel_session, slurm_for
 from hpcansible.errors import UserError
 from hpcansible.progress import StepProgress
 from hpcansible.prometheus_http import login_hint
+from hpcansible.report.command import write_report_or_warn
 from hpcansible.runner import run_playbook
 from hpcansible.sessions import (
     claim_session,
@@ -30,9 +31,6 @@ from hpcansible.stop import stop_session
 from hpcansible.tunnel import close_tunnel, open_tunnel
 
 KINDS = ("service", "client", "prometheus")
-# Seconds between the client's summary and the end of the session under --wait: more than
-# one scrape interval, so that Prometheus holds the client's final counters.
-SCRAPE_GRACE_S = 12
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -165,7 +163,8 @@ def run(args: argparse.Namespace) -> int:
             if args.open_tunnel:
                 record = keep_tunnel_open(directory, record)
             if args.wait:
-                record = wait_for_client(session_id, profile, directory, interrupt)
+                min_success = loaded["client"].get("min_success_rate", 0.95)
+                record = wait_for_client(session_id, profile, directory, interrupt, min_success)
         if interrupt():
             cancel_interrupted(session_id, profile, directory, interrupt.signal_name)
             return 130
@@ -182,7 +181,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(record, indent=2))
     else:
         print_summary(record, args.dry_run)
-    return 0
+    verdict = record.get("verdict") or {}
+    for reason in verdict.get("reasons", []):
+        print(f"hpcansible: the results are not what was measured for: {reason}", file=sys.stderr)
+    return 1 if verdict and not verdict.get("ok") else 0
 
 
 def cancel_interrupted(session_id: str, profile: Path, directory: Path, signal_name: str) -> None:
@@ -209,25 +211,51 @@ def keep_tunnel_open(directory: Path, record: dict[str, Any]) -> dict[str, Any]:
 
 
 def wait_for_client(
-    session_id: str, profile: Path, directory: Path, interrupt: Interrupt
+    session_id: str, profile: Path, directory: Path, interrupt: Interrupt, min_success: float
 ) -> dict[str, Any]:
-    """Until the client has written its summary; then one more scrape, and the session ends."""
+    """Until the client has written its summary; then stop (which lets Prometheus scrape once
+    more after the load and snapshots it) and judge the run: the verdict in session.json."""
     record = read_record(directory)
-    summary = Path(record.get("results_dir", directory / "results")) / "summary.json"
-    print(f"waiting for the client to finish ({summary})", file=sys.stderr)
-    while not summary.exists() and not interrupt():
-        if not client_still_running(profile, session_id):
-            print("hpcansible: the client job ended without a summary", file=sys.stderr)
+    summary_path = Path(record.get("results_dir", directory / "results")) / "summary.json"
+    print(f"waiting for the client to finish ({summary_path})", file=sys.stderr)
+    reasons: list[str] = []
+    while not summary_path.exists() and not interrupt():
+        listed = slurm_for(profile).session_jobs(session_id, all_states=True)
+        jobs = {job.role: job for job in listed}
+        client, service = jobs.get("client"), jobs.get("service")
+        if service is not None and not service.active and not reasons:
+            reasons.append(
+                f"the service job {service.job_id} ended ({service.state}) before the client "
+                "finished"
+            )
+        if client is None or not client.active:
+            reasons.append("the client job ended without a summary")
             break
         time.sleep(2)
-    # Let Prometheus scrape the client's final counters before its snapshot is taken.
-    deadline = time.monotonic() + SCRAPE_GRACE_S
-    while time.monotonic() < deadline and not interrupt():
-        time.sleep(0.2)
     if interrupt():
         return record
     stop_session(session_id, profile, "finished (--wait)")
+    success = success_rate(summary_path)
+    if success is not None and success < min_success:
+        reasons.append(
+            f"{success:.1%} of the requests succeeded, below the recipe's min_success_rate "
+            f"{min_success:.0%}"
+        )
+    record = update_record(directory, {"verdict": {"ok": not reasons, "reasons": reasons}})
+    write_report_or_warn(directory)  # from the snapshot stop has just taken
     return read_record(directory)
+
+
+def success_rate(summary_path: Path) -> float | None:
+    """Succeeded / sent over the whole run (every point of a sweep), or None without a summary."""
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    steps = summary.get("steps") or [summary]
+    total = sum((step.get("requests") or {}).get("total") or 0 for step in steps)
+    succeeded = sum((step.get("requests") or {}).get("succeeded") or 0 for step in steps)
+    return succeeded / total if total else None
 
 
 def client_still_running(profile: Path, session_id: str) -> bool:
