@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -12,6 +13,7 @@ from typing import Any
 import yaml
 
 from hpcansible.paths import ANSIBLE_CFG, PLAYBOOKS, PROJECT_ROOT, venv_bin
+from hpcansible.processes import end_descendants
 
 EventHandler = Callable[[dict[str, Any]], None]
 
@@ -118,10 +120,31 @@ def run_playbook(
     if log_path is not None:
         envvars["ANSIBLE_LOG_PATH"] = str(log_path)
     cmdline = "--check --diff" if check else None
-    data_dir = private_data_dir or Path(tempfile.mkdtemp(prefix="hpcansible-runner-"))
-    data_dir.mkdir(parents=True, exist_ok=True)
-    write_unsafe_extravars(data_dir, extravars or {})
-    runner = ansible_runner.run(
+    with contextlib.ExitStack() as cleanup:
+        if private_data_dir is None:  # removed afterwards: nothing is left in /tmp
+            data_dir = Path(
+                cleanup.enter_context(tempfile.TemporaryDirectory(prefix="hpcansible-runner-"))
+            )
+        else:
+            data_dir = private_data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        write_unsafe_extravars(data_dir, extravars or {})
+        try:
+            runner = start_runner(ansible_runner, data_dir, playbook, inventory, envvars,
+                                  cmdline, verbose, handle, cancel)  # fmt: skip
+        finally:
+            if cancel is not None and cancel():
+                # A cancelled ansible-runner may leave ansible-playbook (and its workers)
+                # behind, blocked on a pipe nobody reads: no child outlives the CLI.
+                end_descendants(grace_s=2.0)
+    return PlaybookResult(
+        status=runner.status, rc=runner.rc, failures=failures, debug_messages=debug_messages
+    )
+
+
+def start_runner(ansible_runner, data_dir, playbook, inventory, envvars, cmdline, verbose,
+                 handle, cancel):  # fmt: skip
+    return ansible_runner.run(
         private_data_dir=str(data_dir),
         playbook=str(PLAYBOOKS / playbook),
         inventory=[str(path) for path in (inventory or [PROJECT_ROOT / "inventory" / "testbed"])],
@@ -134,9 +157,6 @@ def run_playbook(
         suppress_env_files=True,
         # How often ansible-runner asks `cancel`: Ctrl-C must stop Ansible within a second.
         settings={"pexpect_timeout": 0.5},
-    )
-    return PlaybookResult(
-        status=runner.status, rc=runner.rc, failures=failures, debug_messages=debug_messages
     )
 
 

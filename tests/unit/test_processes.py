@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 
-from hpcansible.processes import end_pid, end_process
+from hpcansible.processes import descendants, end_descendants, end_pid, end_process
 
 IGNORES_SIGTERM = ["sh", "-c", "trap '' TERM; echo ready; exec sleep 30"]
 
@@ -41,3 +41,14 @@ def test_end_pid_kills_what_ignores_sigterm():
     process = started(IGNORES_SIGTERM)
     end_pid(process.pid, grace_s=0.3)
     assert process.wait(timeout=5) == -9
+
+
+def test_descendants_are_ended_also_when_they_ignore_sigterm():
+    process = started(IGNORES_SIGTERM)
+    try:
+        assert process.pid in descendants()
+        assert process.pid in end_descendants(grace_s=0.5)
+        assert process.wait(timeout=5) == -9
+    finally:
+        if process.poll() is None:
+            process.kill()
