@@ -36,12 +36,13 @@ SEED_CLIENT_PARAMETERS = {
     "concurrent_requests": "concurrency",
     "prompt_length": "input_tokens",
     "max_tokens": "output_tokens",
+    # bench (issue 8): the seed's prompt-length sweep is the client's input_tokens axis
+    "prompt_lengths": "input_tokens",
 }
 # Seed-era keys accepted for compatibility but without effect here, with the reason.
 SEED_IGNORED = {
     "output_file": "results always go to the session directory",
     "test_persistence": "not measured by this client",
-    "prompt_lengths": "sweeps over prompt length are not supported; use input_tokens",
 }
 # Parameters that become role variables of their own (benchmark_client_<name>).
 ROLE_PARAMETERS = ("wait_for_service", "linger")

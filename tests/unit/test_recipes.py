@@ -304,7 +304,7 @@ def test_client_seed_redis_operation_counts_mean_requests(tmp_path: Path, name: 
     assert load_client(path)["parameters"] == {"requests": 500}
 
 
-@pytest.mark.parametrize("name", ["output_file", "test_persistence", "prompt_lengths"])
+@pytest.mark.parametrize("name", ["output_file", "test_persistence"])
 def test_client_seed_parameters_without_effect_are_notes(tmp_path: Path, name: str) -> None:
     path = write(tmp_path, f"client: {{parameters: {{{name}: x, requests: 5}}}}\n")
     client = load_client(path)
@@ -312,6 +312,26 @@ def test_client_seed_parameters_without_effect_are_notes(tmp_path: Path, name: s
     (warning,) = client["warnings"]
     assert f"client.parameters.{name}: ignored" in warning
     assert warning.startswith(str(path))
+
+
+# bench (issue 8): the seed's parametric sweep keys are the client's sweep axes
+def test_client_seed_parametric_sweep_maps_to_the_clients_axes(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        'client: {parameters: {concurrent_requests: "1,2,5,10,20", max_tokens: "50,100,200,500",'
+        ' prompt_lengths: "50,100,200,500", model: m}}\n',
+    )
+    client = load_client(path)
+    assert client["parameters"] == {
+        "concurrency": [1, 2, 5, 10, 20],
+        "output_tokens": [50, 100, 200, 500],
+        "input_tokens": [50, 100, 200, 500],
+        "model": "m",
+    }
+    assert client["warnings"] == []
+    bad = write(tmp_path, 'client: {parameters: {max_tokens: "50,abc"}}\n')
+    with pytest.raises(RecipeError, match=r"client.parameters.max_tokens: expected an integer"):
+        load_client(bad)
 
 
 def test_client_output_section_is_a_note(tmp_path: Path) -> None:
