@@ -65,11 +65,17 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         args = self._task.args
-        cluster_dir = str(task_vars.get("hpcansible_session_dir") or "")
+        # Task-level vars reach an action plugin as written: render them (a value that came
+        # in unsafe, as the CLI's extra vars do, stays the text it is).
+        cluster_dir = str(self._templar.template(task_vars.get("hpcansible_session_dir") or ""))
         if not cluster_dir:
             raise AnsibleActionFail("session_record needs hpcansible_session_dir (set by resolve)")
         # Where Ansible runs: the same folder unless a laptop mirrors a cluster's session.
-        local_dir = Path(str(task_vars.get("hpcansible_local_session_dir") or cluster_dir))
+        local_dir = Path(
+            str(
+                self._templar.template(task_vars.get("hpcansible_local_session_dir") or cluster_dir)
+            )
+        )
         remote = getattr(self._connection, "transport", "local") != "local"
         if args.get("open"):
             self._refuse_a_taken_id(local_dir, task_vars)

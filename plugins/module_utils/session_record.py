@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shlex
 import string
@@ -90,6 +91,21 @@ def new_secret() -> str:
     """A password for a session's service or Prometheus: 32 letters and digits."""
     alphabet = string.ascii_letters + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(32))
+
+
+# A session id names a folder and SLURM job names, and is an Ansible group: letters, digits,
+# '_', '.', '-', starting with a letter or digit (so never '..', '/' or an option).
+SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def check_session_id(session_id: str) -> str:
+    """The id, or ValueError with the one-line reason."""
+    if not SESSION_ID.match(session_id) or ".." in session_id:
+        raise ValueError(
+            f"session id {session_id!r}: use letters, digits, '_', '.' or '-' (at most 100, "
+            "starting with a letter or digit)"
+        )
+    return session_id
 
 
 # A session whose record has another status is live or finished: its id is taken.

@@ -89,6 +89,11 @@ def default_recipes(profile: Path) -> dict[str, Path]:
 
 
 def session_dir(session_id: str) -> Path:
+    """A session's folder; an id that could leave the sessions folder is a user error."""
+    try:
+        session_record_module().check_session_id(session_id)
+    except ValueError as error:
+        raise UserError(str(error)) from None
     return sessions_home() / session_id
 
 

@@ -111,3 +111,19 @@ def test_every_schema_key_is_described() -> None:
     for key, (kind, description) in SCHEMA.items():
         assert kind in session_record.JSON_TYPES and description, key
     json.dumps(SCHEMA)
+
+
+@pytest.mark.parametrize("session_id", ["../x", "a/b", "..", "-rf", "", "x" * 101, "a..b"])
+def test_ids_that_could_leave_the_sessions_folder_are_refused(session_id: str) -> None:
+    with pytest.raises(ValueError, match="use letters, digits"):
+        session_record.check_session_id(session_id)
+
+
+def test_the_cli_refuses_them_before_making_a_folder(tmp_path, monkeypatch) -> None:
+    from hpcansible import sessions
+    from hpcansible.errors import UserError
+
+    monkeypatch.setattr(sessions, "sessions_home", lambda: tmp_path)
+    with pytest.raises(UserError, match="session id '../escape'"):
+        sessions.claim_session("../escape")
+    assert list(tmp_path.iterdir()) == []
