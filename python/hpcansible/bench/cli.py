@@ -37,6 +37,8 @@ GROUP_TITLES = {
     "llm": "LLM APIs (ollama, openai)",
     "http": "plain HTTP (--api http)",
     "redis": "Redis (--api redis)",
+    "native": "native engines (redis-benchmark, wrk, pgbench, sysbench)",
+    "chroma": "Chroma (--api chroma)",
 }
 
 

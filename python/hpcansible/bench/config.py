@@ -21,17 +21,37 @@ import yaml
 from hpcansible.bench.prompts import prompts_path
 from hpcansible.errors import UserError
 
-APIS = ("ollama", "openai", "http", "redis")
+APIS = ("ollama", "openai", "http", "redis", "postgres", "mysql", "chroma")
 LLM_APIS = ("ollama", "openai")
+# --- native engines (issue 10): the field's own load tools ------------------------------
+# `engine` picks who sends the load: the Python engine, or the API's native tool
+# (bench/native: redis-benchmark, wrk, pgbench, sysbench). Postgres and MySQL have only the
+# tool. ENDPOINT_SCHEMES: the URL schemes each API takes (http(s) for the others).
+ENGINES = ("auto", "native", "python")
+ENDPOINT_SCHEMES = {
+    "redis": ("redis", "rediss"),
+    "postgres": ("postgres", "postgresql"),
+    "mysql": ("mysql",),
+}
+# --- end native engines ---------------------------------------------------------------
 ARRIVALS = ("constant", "poisson", "gamma")
 SLO_KEYS = ("ttft_ms", "tpot_ms", "e2e_ms", "e2e_intended_ms")
 # Options that take a comma list (or a YAML list): each one is an axis of a sweep.
-SWEEP_AXES = ("concurrency", "rate", "input_tokens", "output_tokens")
-SWEEP_MODES = ("product", "zip", *SWEEP_AXES)
+SWEEP_AXES = ("concurrency", "rate", "input_tokens", "output_tokens", "pipeline", "value_sizes")
+# A mode names one axis (redis-benchmark's value sizes sweep on the axis value_size).
+SWEEP_MODES = ("product", "zip", *SWEEP_AXES[:-1], "value_size")
 # Options that the session sets itself; a recipe's parameters may not hold them.
 SESSION_OPTIONS = ("endpoint", "api", "output", "session_id", "metrics_port")
 # Per-request timeout when none is given: LLM answers can take minutes, key-value calls not.
-DEFAULT_TIMEOUT_S = {"ollama": 600.0, "openai": 600.0, "http": 30.0, "redis": 30.0}
+DEFAULT_TIMEOUT_S = {
+    "ollama": 600.0,
+    "openai": 600.0,
+    "http": 30.0,
+    "redis": 30.0,
+    "postgres": 30.0,
+    "mysql": 30.0,
+    "chroma": 30.0,
+}
 DEFAULT_REQUESTS = 100
 # Open loop: in-flight cap (and connector size) when --connections is not given. Large on
 # purpose, so that the client itself does not hold requests back (coordinated omission).
@@ -174,7 +194,76 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("keyspace", "int", 10000, "distinct keys", minimum=1, maximum=10_000_000, group="redis"),
     Option("redis_prefill", "bool", True, "SET every key before a get/mixed run", group="redis"),
-    Option("password", "str", None, "Redis password (or in the URL)", group="redis"),
+    Option("password", "str", None, "service password or token (or in the URL)", group="redis"),
+    # --- native engines (issue 10) ------------------------------------------------------
+    Option(
+        "engine",
+        "choice",
+        "auto",
+        "who sends the load: the API's native tool (redis-benchmark, wrk, pgbench, sysbench) "
+        "or the Python engine; auto: the tool for postgres/mysql and for redis with a "
+        "native-only option (tests, pipeline, value_sizes), else python",
+        choices=ENGINES,
+        group="native",
+    ),
+    Option(
+        "tests",
+        "str",
+        None,
+        "the tool's tests: redis-benchmark -t (ping,set,get), a pgbench built-in script "
+        "(tpcb-like), a sysbench test (oltp_read_write)",
+        group="native",
+    ),
+    Option("pipeline", "int_list", 1, "redis-benchmark -P; '1,16' sweeps", group="native"),
+    Option(
+        "value_sizes", "int_list", None, "value sizes to sweep (redis-benchmark -d)", group="native"
+    ),
+    Option(
+        "threads",
+        "int",
+        None,
+        "tool threads (wrk -t, pgbench -j, redis-benchmark --threads)",
+        minimum=1,
+        maximum=1024,
+        group="native",
+    ),
+    Option("scale", "int", 1, "pgbench -i scale factor", minimum=1, group="native"),
+    Option("tables", "int", 1, "sysbench --tables", minimum=1, maximum=1000, group="native"),
+    Option("table_size", "int", 10000, "sysbench --table-size", minimum=1, group="native"),
+    Option("database", "str", None, "database name (default bench)", group="native"),
+    Option("user", "str", None, "database user (default bench)", group="native"),
+    Option(
+        "report_interval",
+        "float",
+        1.0,
+        "seconds between the tool's progress lines",
+        minimum=1,
+        maximum=60,
+        group="native",
+    ),
+    # Chroma (Python engine)
+    Option(
+        "dimensions", "int", 128, "embedding dimensions", minimum=1, maximum=65536, group="chroma"
+    ),
+    Option("top_k", "int", 10, "results per query", minimum=1, maximum=10000, group="chroma"),
+    Option(
+        "chroma_command",
+        "choice",
+        "query",
+        "query, add or a mix",
+        ("query", "add", "mixed"),
+        group="chroma",
+    ),
+    Option(
+        "chroma_add_ratio",
+        "float",
+        0.1,
+        "add share with mixed",
+        minimum=0,
+        maximum=1,
+        group="chroma",
+    ),
+    # --- end native engines -------------------------------------------------------------
 )
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -235,6 +324,22 @@ class BenchConfig:
     keyspace: int = 10000
     redis_prefill: bool = True
     password: str | None = None
+    # native engines (issue 10)
+    engine: str = "auto"
+    tests: str | None = None
+    pipeline: tuple[int, ...] = (1,)
+    value_sizes: tuple[int, ...] = ()
+    threads: int | None = None
+    scale: int = 1
+    tables: int = 1
+    table_size: int = 10000
+    database: str | None = None
+    user: str | None = None
+    report_interval: float = 1.0
+    dimensions: int = 128
+    top_k: int = 10
+    chroma_command: str = "query"
+    chroma_add_ratio: float = 0.1
     # Not an option: the sweep point this config runs (the live metrics' `step` label).
     step: str = "run"
 
@@ -255,6 +360,9 @@ class BenchConfig:
             if not self.prompts:
                 axes["input_tokens"] = self.input_tokens
             axes["output_tokens"] = self.output_tokens
+        if self.engine == "native" and self.api == "redis":  # redis-benchmark's own axes
+            axes["value_size"] = self.value_sizes or (self.value_size,)
+            axes["pipeline"] = self.pipeline
         return axes
 
     def with_values(self, values: Mapping[str, float], step: str) -> BenchConfig:
@@ -263,6 +371,9 @@ class BenchConfig:
             axis: (int(value) if axis != "rate" else float(value),)
             for axis, value in values.items()
         }
+        if "value_size" in changes:  # one value: value_size, not the value_sizes list
+            changes["value_sizes"] = changes.pop("value_size")
+            changes["value_size"] = changes["value_sizes"][0]
         return replace(self, **changes, step=step)
 
     def with_output(self, output: Path) -> BenchConfig:
@@ -524,6 +635,9 @@ def _check_combination(
     _check_sweep(parsed, place)
     if parsed.get("prompts"):
         prompts_path(parsed["prompts"], place("prompts"))
+    from hpcansible.bench.native import check_options  # native engines (issue 10)
+
+    check_options(parsed, place, api)
     return requests
 
 
@@ -644,9 +758,9 @@ def check_parameters(
 
 def _check_endpoint(api: str, endpoint: str, where: str) -> None:
     parts = urlsplit(endpoint)
-    allowed = ("redis", "rediss") if api == "redis" else ("http", "https")
+    allowed = ENDPOINT_SCHEMES.get(api, ("http", "https"))
     if parts.scheme not in allowed or not parts.hostname:
-        example = "redis://host:6379" if api == "redis" else "http://host:port"
+        example = f"{allowed[0]}://host:port"
         raise UserError(f"{where}: expected a URL like {example}, got {endpoint!r}")
     try:
         parts.port  # noqa: B018  (raises ValueError on a bad port)

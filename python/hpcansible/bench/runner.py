@@ -170,6 +170,8 @@ def summary_extra(config: BenchConfig, started: float) -> dict[str, Any]:
         "tool": f"hpcansible bench {__version__}",
         "session_id": config.session_id,
         "started_at": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+        # who sent the load (issue 10): a native engine replaces this with its tool
+        "engine": {"name": "python", "version": __version__, "command": None, "kind": "python"},
     }
 
 
@@ -241,6 +243,11 @@ def exit_code_for(summaries: list[dict[str, Any]]) -> int:
 
 def run_benchmark(config: BenchConfig) -> int:
     """The whole command: live metrics up, wait for the service, run, linger."""
+    # native engines (issue 10): the API's own load tool instead of the Python engine
+    from hpcansible.bench.native import resolve_engine, run_native
+
+    if resolve_engine(config) == "native":
+        return run_native(config)
     if config.prompts:
         # fail here, as a usage error, rather than inside every worker process
         load_prompts(
@@ -309,7 +316,8 @@ def run_steps(
 
 def _endpoint_address(endpoint: str) -> tuple[str, int]:
     parts = urlsplit(endpoint)
-    default = {"https": 443, "redis": 6379, "rediss": 6379}.get(parts.scheme, 80)
+    default = {"https": 443, "redis": 6379, "rediss": 6379, "postgres": 5432, "postgresql": 5432,
+               "mysql": 3306}.get(parts.scheme, 80)  # fmt: skip
     return parts.hostname or "localhost", parts.port or default
 
 
