@@ -97,8 +97,9 @@ def coverage_text(samples: list[float], marks: Marks) -> Paragraph | None:
         return None
     start, end = marks.windows[0][0], marks.windows[-1][1]
     inside = [t for t in samples if start <= t <= end]
-    around = [samples[0], *inside, samples[-1]]
-    gap = max((b - a for a, b in pairwise(around)), default=0.0)
+    before = [t for t in samples if t < start][-1:]
+    after = [t for t in samples if t > end][:1]
+    gap = max((b - a for a, b in pairwise([*before, *inside, *after])), default=0.0)
     covered = samples[0] <= start and samples[-1] >= end
     verdict = (
         f"covered: {len(inside)} samples inside it, at most {gap:.1f} s apart."
