@@ -25,4 +25,8 @@ def make_client(config: BenchConfig, prompts: list[Prompt] | None = None) -> Api
         from hpcansible.bench.apis.redis import RedisClient
 
         return RedisClient(config)
+    if config.api == "chroma":  # issue 10: a vector database, on the Python engine
+        from hpcansible.bench.apis.chroma import ChromaClient
+
+        return ChromaClient(config)
     raise ValueError(f"unknown api {config.api}")

@@ -210,6 +210,8 @@ class NativeRun:
             if not self.config.quiet:
                 print(f"bench: {what}", file=sys.stderr)
             run_quietly(invocation, what, cwd=workdir)
+        for name in getattr(self.tool, "SECRET_FILES", ()):  # written for preparing only
+            (workdir / name).unlink(missing_ok=True)
 
     def run_point(self, point: SweepPoint, out_dir: Path) -> dict[str, Any]:
         config = replace(point.config, output=out_dir)
@@ -222,6 +224,8 @@ class NativeRun:
             self.state.set_step_running(config.step, True)
         invocation = self.tool.invocation(config, self.program, out_dir)
         parser = self.tool.LiveParser(config)
+        if hasattr(parser, "emit"):  # a tool whose figures are polled, not printed (wrk)
+            parser.emit = step.record
 
         def on_line(line: str) -> None:
             sample = parser.feed(line)
