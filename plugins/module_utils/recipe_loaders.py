@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_client import (
+    SEED_CLIENT_PARAMETERS,
     bench_rules,
     client_parameters,
     planned_load_seconds,
@@ -47,6 +48,7 @@ from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_schema impor
     integer_in,
     list_of,
     mapping,
+    matching,
     memory,
     number_in,
     one_of,
@@ -62,7 +64,23 @@ SERVICE_TYPES: dict[str, dict[str, Any]] = {
     "ollama": {"port": 11434, "api": "ollama", "health_path": "/api/version"},
     "redis": {"port": 6379, "api": "redis", "health_path": ""},
     "llamacpp": {"port": 8000, "api": "openai", "health_path": "/v1/models"},
+    # --- issue 10: databases (roles postgres_service, mariadb_service, chroma_service) -----
+    # db_exporter_port: the service's own Prometheus exporter beside the sidecar (Debian's
+    # prometheus-postgres-exporter, prometheus-mysqld-exporter); Chroma has none.
+    "postgres": {"port": 5432, "api": "postgres", "health_path": "", "db_exporter_port": 9187},
+    "mariadb": {"port": 3306, "api": "mysql", "health_path": "", "db_exporter_port": 9104},
+    "chroma": {"port": 8000, "api": "chroma", "health_path": "/api/v2/heartbeat"},
 }
+# Other names of a type (the seed's `mysql` recipes are served by MariaDB).
+SERVICE_TYPE_ALIASES = {"mysql": "mariadb", "postgresql": "postgres"}
+# Services whose clients must speak their API, and how messages name them.
+SERVICE_TITLES = {
+    "redis": "Redis",
+    "postgres": "Postgres",
+    "mariadb": "MariaDB",
+    "chroma": "Chroma",
+}
+# --- end issue 10 ---------------------------------------------------------------------------
 EXPORTERS = {
     "cadvisor": {"port": 8080, "job_suffix": "cadvisor"},
     "process_exporter": {"port": 9256, "job_suffix": "process-exporter"},
@@ -70,7 +88,7 @@ EXPORTERS = {
     "none": {"port": 0, "job_suffix": ""},
 }
 CLIENT_METRICS_PORT = 9101
-CLIENT_APIS = ("ollama", "openai", "http", "redis")
+CLIENT_APIS = ("ollama", "openai", "http", "redis", "postgres", "mysql", "chroma")
 
 
 # --- the schema -----------------------------------------------------------------------------
@@ -92,7 +110,7 @@ HEALTH_CHECK = mapping(
 )
 COMMON_SERVICE_KEYS: dict[str, Checker] = {
     "name": safe_name,
-    "type": one_of(*SERVICE_TYPES),
+    "type": one_of(*SERVICE_TYPES, *SERVICE_TYPE_ALIASES),
     "description": free_text,
     "container_image": text,
     "container": CONTAINER,
@@ -143,7 +161,22 @@ SERVICE_KEYS_BY_TYPE: dict[str, dict[str, Checker]] = {
         "n_ctx": integer_in(1, 1 << 20),
         "n_threads": integer_in(1, 1024),
         "n_gpu_layers": integer_in(-1, 100_000),  # issue 11: layers offloaded to the GPU (-1: all)
+        # llama_cpp.server --chat_format (gemma, chatml...): a GGUF without a chat template
+        # otherwise falls back to llama-2's, and Gemma answers nothing (issue 8)
+        "chat_format": matching(r"[A-Za-z0-9_.-]{1,64}", "a chat format such as gemma or chatml"),
     },
+    # issue 10: the databases (passwords and tokens are generated per session when not given)
+    "postgres": {
+        "password": text_of(512),
+        "max_connections": integer_in(1, 100_000),
+        "shared_buffers": memory,
+    },
+    "mariadb": {
+        "password": text_of(512),
+        "max_connections": integer_in(1, 100_000),
+        "innodb_buffer_pool_size": memory,
+    },
+    "chroma": {"token": text_of(512)},
 }
 CLIENT_KEYS: dict[str, Checker] = {
     "name": safe_name,
@@ -184,6 +217,9 @@ def service_of(hint: str) -> str | None:
         ("redis", ("redis",)),
         ("llamacpp", ("llamacpp", "llamaserver")),
         ("ollama", ("ollama",)),
+        ("postgres", ("postgres", "pgsql")),  # issue 10
+        ("mariadb", ("mysql", "mariadb")),
+        ("chroma", ("chroma",)),
     ):
         if stem.startswith(stems):
             return service_type
@@ -192,7 +228,8 @@ def service_of(hint: str) -> str | None:
 
 def infer_service_type(body: dict, where: str) -> str:
     if "type" in body:
-        return one_of(*SERVICE_TYPES)(body["type"], f"{where}.type")
+        given = one_of(*SERVICE_TYPES, *SERVICE_TYPE_ALIASES)(body["type"], f"{where}.type")
+        return SERVICE_TYPE_ALIASES.get(given, given)
     for hint in (body.get("name"), body.get("command")):
         if isinstance(hint, str) and service_of(hint):
             return service_of(hint)
@@ -310,7 +347,8 @@ def load_client(path: Path) -> dict:
     raw = dict(recipe.get("parameters") or {})
     warnings = not_run_notes(recipe, where)
     if "duration" in recipe:
-        if "duration" in raw or "requests" in raw or "num_requests" in raw:
+        # any name of requests or duration (num_operations too: issue 10's seed recipes)
+        if {SEED_CLIENT_PARAMETERS.get(key, key) for key in raw} & {"duration", "requests"}:
             warnings.append(
                 f"{where}.duration: not used; parameters bound the run (requests or duration)"
             )
@@ -364,8 +402,9 @@ def check_pairing(service: dict, client: dict, prometheus: dict | None = None) -
             bench.check_parameters(client["parameters"], f"{where}.parameters", api=client["api"])
         except bench.UserError as error:
             raise RecipeError(str(error)) from None
-    elif service["type"] == "redis" and client["api"] != "redis":
-        raise RecipeError(f"{where}.api: a Redis service needs api: redis")
+    elif service["type"] in SERVICE_TITLES and client["api"] != service["api"]:
+        title = SERVICE_TITLES[service["type"]]
+        raise RecipeError(f"{where}.api: a {title} service needs api: {service['api']}")
     if prometheus is not None:
         session_jobs = {
             service["exporter_job"]: "the service's exporter",

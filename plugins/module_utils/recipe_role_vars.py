@@ -12,6 +12,7 @@ from ansible_collections.hpcansible.hpc.plugins.module_utils.gpu import (
 )
 from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_loaders import (
     CLIENT_METRICS_PORT,
+    SERVICE_TYPES,
 )
 
 INSTALL_VARS = {
@@ -39,7 +40,20 @@ SERVICE_SETTING_VARS = {
         "n_ctx": "n_ctx",
         "n_threads": "n_threads",
         "n_gpu_layers": "n_gpu_layers",
+        "chat_format": "chat_format",
     },
+    # issue 10: the databases
+    "postgres": {
+        "password": "password",
+        "max_connections": "max_connections",
+        "shared_buffers": "shared_buffers",
+    },
+    "mariadb": {
+        "password": "password",
+        "max_connections": "max_connections",
+        "innodb_buffer_pool_size": "innodb_buffer_pool_size",
+    },
+    "chroma": {"token": "token"},
 }
 
 
@@ -75,6 +89,9 @@ def role_vars(recipes: dict, site_programs: list[str] = ()) -> tuple[dict, list[
     # *_port variables, so that two sessions on one node get different ones.
     if asks_for_gpus(service["resources"]):
         variables["cadvisor_gpu_port"] = GPU_EXPORTER_PORT
+    # issue 10: a database's own exporter beside the sidecar; a *_port, shifted like the others
+    if "db_exporter_port" in SERVICE_TYPES[service["type"]]:
+        variables[f"{prefix}_exporter_port"] = SERVICE_TYPES[service["type"]]["db_exporter_port"]
     for setting, value in service["settings"].items():
         variables[f"{prefix}_{SERVICE_SETTING_VARS[service['type']][setting]}"] = value
     installed, notes = install_vars(

@@ -162,7 +162,7 @@ def test_open_tunnel_gives_a_url_through_the_login_node(sessions):
     record = json.loads(done.stdout)
     url = record["tunnel_url"]
     assert url.startswith("http://127.0.0.1:")
-    targets = http_json(f"{url}/api/v1/targets")
+    targets = http_json(f"{url}/api/v1/targets", record=record)
     assert targets["status"] == "success"
     command = Path(f"/proc/{record['tunnel_pid']}/cmdline").read_bytes().split(b"\0")
     assert b"-p" in command and b"8822" in command  # through the login node's sshd
@@ -205,7 +205,7 @@ def test_wait_collects_results_and_the_snapshot_serves_the_sessions_series(sessi
             f"http://127.0.0.1:{port}/api/v1/series?match[]={{job=%22{exporter_job}%22}}"
             f"&start={created - 60:.0f}&end={time.time():.0f}"
         )
-        series = http_json(query)["data"]
+        series = http_json(query, record=record)["data"]
         assert series, "the snapshot holds no series of the session's exporter"
         assert {item["job"] for item in series} == {exporter_job}
     finally:

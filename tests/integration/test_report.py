@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import json
 import re
 import shutil
 import subprocess
+import time
+import urllib.parse
 import xml.etree.ElementTree as ET
+from datetime import datetime
 from pathlib import Path
 
 import numpy
 import pytest
 from matplotlib import image
-from testbed_support import PYTHON, read_record, run, wait_for_summary
+from testbed_support import PYTHON, http_json, read_record, run, wait_for_summary
 
 pytestmark = pytest.mark.testbed
 
@@ -95,31 +99,96 @@ def test_report_while_the_jobs_run(default_session):
 
 
 def second_measurement(record: dict, output: Path) -> None:
-    """A few more requests to the session's service, from here, as a results directory."""
-    done = cli(
-        "bench",
-        "--endpoint",
-        record["service_endpoint"],
-        "--api",
-        "openai",
-        "--model",
-        "gemma3-270m",
-        "--openai-endpoint",
-        "chat",
-        "--concurrency",
-        "1",
-        "--requests",
-        "4",
-        "--output-tokens",
-        "16",
-        "--slo",
-        "ttft_ms:2000,tpot_ms:200",
-        "--output",
-        str(output),
-        "--quiet",
-    )
-    assert done.returncode in (0, 1), done.stderr  # 1: no request succeeded (still results)
+    """A few more requests to the session's service, from here, as a results directory. The
+    service's API key goes in the 0600 config file, as the session's own client gets it."""
+    key = (Path(record["session_dir"]) / "service" / "llamacpp" / "api_key").read_text().strip()
+    config = output.parent / f"{output.name}.yml"
+    config.write_text(
+        json.dumps(
+            {
+                "endpoint": record["service_endpoint"], "api": "openai", "model": "gemma3-270m",
+                "openai_endpoint": "chat", "concurrency": 1, "requests": 4, "output_tokens": 16,
+                "prompts": "default", "slo": "ttft_ms:2000,tpot_ms:200", "output": str(output),
+                "quiet": True, "password": key,
+            }
+        )
+    )  # fmt: skip
+    config.chmod(0o600)
+    done = cli("bench", "--config", str(config))
+    assert done.returncode == 0, done.stderr
     assert (output / "summary.json").is_file()
+
+
+def test_prometheus_saw_the_whole_measured_window(default_session):
+    """The session's story is true: the service's CPU was sampled at every scrape interval from
+    before the first measured request to after the last, and rose during the load."""
+    record = read_record(default_session.id)
+    window = wait_for_summary(record)["window"]
+    start, end = (datetime.fromisoformat(window[key].replace("Z", "+00:00")).timestamp()
+                  for key in ("start", "end"))  # fmt: skip
+    time.sleep(6)  # one more scrape after the last request
+    job_id = record["jobs"]["service"]["job_id"]
+    query = urllib.parse.urlencode({
+        "query": f'container_cpu_usage_seconds_total{{job="{record["service"]["exporter_job"]}",'
+                 f'id=~".*/job_{job_id}"}}',
+        "start": f"{start - 30:.3f}", "end": f"{end + 6:.3f}", "step": "1",
+    })  # fmt: skip
+    answer = http_json(f"{record['prometheus']['url']}/api/v1/query_range?{query}", record=record)
+    series = answer["data"]["result"]
+    assert len(series) == 1, series
+    steps = [float(t) for t, _ in series[0]["values"]]
+    assert steps[0] <= start - 5 and steps[-1] >= end + 5, (steps[0], steps[-1], start, end)
+    assert all(b - a == 1 for a, b in itertools.pairwise(steps)), "query_range has holes"
+    # query_range repeats the last sample at each step: the scrapes are where the value or
+    # Prometheus's lookback changes; check coverage from the raw samples instead.
+    raw = http_json(
+        f"{record['prometheus']['url']}/api/v1/query?"
+        + urllib.parse.urlencode({"query": series_selector(series[0]["metric"]) + "[10m]",
+                                  "time": f"{end + 6:.3f}"}),
+        record=record,
+    )["data"]["result"][0]["values"]  # fmt: skip
+    times = [float(t) for t, _ in raw]
+    assert min(times) < start and max(times) > end, (times, start, end)
+    inside = sorted(t for t in times if start - 6 <= t <= end + 6)
+    gaps = [b - a for a, b in itertools.pairwise(inside)]
+    assert gaps and max(gaps) <= 5.0 * 1.5, gaps  # one sample per 5 s scrape interval
+    cores_before = cores(raw, start - 30, start)
+    cores_during = cores(raw, start, end + 5)
+    assert cores_during > 0.3 and cores_during > 3 * cores_before, (cores_before, cores_during)
+
+
+def cores(samples: list, since: float, until: float) -> float:
+    """CPU seconds per second between the first and the last raw sample in [since, until]."""
+    inside = [(float(t), float(v)) for t, v in samples if since <= float(t) <= until]
+    if len(inside) < 2:
+        return 0.0
+    (t0, v0), (t1, v1) = inside[0], inside[-1]
+    return (v1 - v0) / (t1 - t0)
+
+
+def series_selector(metric: dict) -> str:
+    labels = ",".join(f'{k}="{v}"' for k, v in metric.items() if k != "__name__")
+    return f"{metric['__name__']}{{{labels}}}"
+
+
+def test_the_llm_server_answers_only_with_its_key(default_session):
+    record = read_record(default_session.id)
+    key = (default_session.directory / "service" / "llamacpp" / "api_key").read_text().strip()
+    probe = (
+        "import sys, json, urllib.request, urllib.error\n"
+        "body = json.dumps({'model': 'gemma3-270m', 'prompt': 'Hi', 'max_tokens': 1}).encode()\n"
+        "for header in ({}, {'Authorization': 'Bearer ' + sys.argv[2]}):\n"
+        "    request = urllib.request.Request(sys.argv[1] + '/v1/completions', data=body,\n"
+        "        headers={'Content-Type': 'application/json', **header})\n"
+        "    try:\n"
+        "        print(urllib.request.urlopen(request, timeout=60).status)\n"
+        "    except urllib.error.HTTPError as error:\n"
+        "        print(error.code)\n"
+    )
+    done = run(["nsenter", "--net=/var/run/netns/node3", PYTHON, "-c", probe,
+                record["service_endpoint"], key], timeout=120)  # fmt: skip
+    assert done.stdout.split() == ["401", "200"], done.stdout + done.stderr
+    assert key not in run(["scontrol", "show", "job", record["jobs"]["service"]["job_id"]]).stdout
 
 
 def test_compare_itself_then_a_second_measurement(default_session, tmp_path: Path):

@@ -72,7 +72,9 @@ def assert_session_complete(record: dict[str, Any]) -> None:
     assert record["service_endpoint"].endswith(
         f"{record['jobs']['service']['node']}:{service['port']}"
     )
-    targets = http_json(f"{record['prometheus']['url']}/api/v1/targets")["data"]["activeTargets"]
+    targets = http_json(f"{record['prometheus']['url']}/api/v1/targets", record=record)["data"][
+        "activeTargets"
+    ]
     health = {target["labels"]["job"]: target["health"] for target in targets}
     assert health.get(record["client"]["name"]) == "up", health
     if service["exporter"] != "none":
@@ -95,7 +97,9 @@ def assert_tunnel_reaches_prometheus(record: dict[str, Any]) -> None:
         deadline = time.monotonic() + 20
         while True:
             try:
-                answer = http_json(f"http://127.0.0.1:{port}/api/v1/targets", timeout=3)
+                answer = http_json(
+                    f"http://127.0.0.1:{port}/api/v1/targets", timeout=3, record=record
+                )
                 break
             except OSError as error:
                 assert tunnel.poll() is None, tunnel.stderr.read().decode()

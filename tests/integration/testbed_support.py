@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -63,8 +64,16 @@ def recipe_set(name: str) -> list[str]:
     return [str(RECIPES / name / f"{kind}.yml") for kind in ("service", "client", "prometheus")]
 
 
-def http_json(url: str, timeout: float = 10) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
+def http_json(url: str, timeout: float = 10, record: dict[str, Any] | None = None) -> Any:
+    """GET url as JSON; with a session's record, with its Prometheus credentials."""
+    headers = {}
+    auth = (record or {}).get("prometheus", {}).get("auth") or {}
+    if auth.get("password_file"):
+        password = Path(auth["password_file"]).read_text().strip()
+        token = base64.b64encode(f"{auth['username']}:{password}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())
 
 

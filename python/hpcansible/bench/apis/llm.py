@@ -73,11 +73,18 @@ class StreamResult:
         self.detail = {"error_detail": str(error)[:ERROR_DETAIL_CHARS]}
 
 
+def bearer(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 class StreamingLlmClient(HttpApiClient):
     """Posts a precomputed JSON body and times each streamed line."""
 
     def __init__(self, config: BenchConfig, prompts: list[Prompt]) -> None:
         super().__init__(config)
+        # A server that asks for a key (llama.cpp's --api_key, vLLM's, a gateway's) gets it as
+        # a bearer token; the key comes from the 0600 config file, never the command line.
+        self.headers = {**JSON_HEADERS, **bearer(config.password)}
         self.prompts = prompts
         # Bodies are encoded once: the hot path only picks bytes by index.
         self.bodies = [json.dumps(self.build_body(p)).encode() for p in prompts]
@@ -140,7 +147,7 @@ class StreamingLlmClient(HttpApiClient):
             async with self.session.post(
                 self._url,
                 data=bodies[prompt],
-                headers=JSON_HEADERS,
+                headers=self.headers,
                 trace_request_ctx=i,
             ) as response:
                 got_response = True

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hpcansible.bench.apis.base import JSON_HEADERS, join_url
+from hpcansible.bench.apis.base import join_url
 from hpcansible.bench.apis.llm import StreamingLlmClient, StreamResult, merge_body
 from hpcansible.bench.prompts import Prompt
 
@@ -76,7 +76,7 @@ class OpenAiClient(StreamingLlmClient):
         assert self.session is not None
         try:
             async with self.session.post(
-                url, data=json.dumps(body).encode(), headers=JSON_HEADERS
+                url, data=json.dumps(body).encode(), headers=self.headers
             ) as response:
                 if response.status != 200:
                     await response.read()
