@@ -111,7 +111,12 @@ def test_shipped_recipe_set_loads_and_pairs(folder: str) -> None:
 
 def test_shipped_llamacpp_settings() -> None:
     service = load_service(RECIPES / "llamacpp" / "service.yml")
-    assert service["settings"] == {"model": "gemma3-270m", "n_ctx": 2048, "n_threads": 2}
+    assert service["settings"] == {
+        "model": "gemma3-270m",
+        "n_ctx": 2048,
+        "n_threads": 2,
+        "chat_format": "gemma",
+    }
     assert service["resources"] == {"cpus_per_task": 2, "time": "01:00:00"}
 
 
