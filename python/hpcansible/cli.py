@@ -25,7 +25,7 @@ SUBCOMMAND_MODULES = (
     "hpcansible.report.command",
     "hpcansible.compare",
     "hpcansible.doctor",
-    "hpcansible.testbed",
+    "hpcansible_testbed.command",
     "hpcansible.bench.cli",
 )
 

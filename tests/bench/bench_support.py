@@ -26,7 +26,7 @@ from hpcansible.processes import end_process
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
-OLLAMA_STANDIN = Path(PYTHON).parent / "ollama-standin"
+OLLAMA_STANDIN = [PYTHON, "-m", "hpcansible_testbed.standins.ollama"]
 # No single benchmark step may run longer than this (seconds).
 STEP_TIMEOUT_S = 300
 
@@ -110,7 +110,7 @@ def ollama_standin(
         "OLLAMA_STANDIN_TPOT_MS": str(tpot_ms),
         "OLLAMA_NUM_PARALLEL": str(parallel),
     }
-    server = Server([str(OLLAMA_STANDIN), "serve"], port, env=env, log=workdir / "standin.log")
+    server = Server([*OLLAMA_STANDIN, "serve"], port, env=env, log=workdir / "standin.log")
     subprocess.run(
         [str(OLLAMA_STANDIN), "pull", model],
         env={**os.environ, **env},

@@ -6,8 +6,10 @@ they accept the real programs' command-line flags and serve the real HTTP APIs a
 but they are NOT cAdvisor or Ollama. Every response carries the STANDIN_HEADER, and each program
 says what it is in its --help text and in its first log line.
 
-- `ollama-standin`    (hpcansible.standins.ollama): simulated inference with calibrated timing.
-- `cadvisor-standin`  (hpcansible.standins.cadvisor): per-SLURM-job metrics read from /proc.
+- `ollama-standin`    (hpcansible_testbed.standins.ollama): simulated inference with calibrated
+  timing.
+- `cadvisor-standin`  (hpcansible_testbed.standins.cadvisor): per-SLURM-job metrics read from
+  /proc.
 """
 
 STANDIN_HEADER = "X-Hpcansible-Standin"

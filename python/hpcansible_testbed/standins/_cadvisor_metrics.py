@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from hpcansible.standins._cadvisor_scan import ContainerStats, MachineInfo, Snapshot
-from hpcansible.standins._gocompat import format_go_float
+from hpcansible_testbed.standins._cadvisor_scan import ContainerStats, MachineInfo, Snapshot
+from hpcansible_testbed.standins._gocompat import format_go_float
 
 # Every metric group name cAdvisor accepts in -disable_metrics / -enable_metrics.
 ALL_METRIC_GROUPS = frozenset(

@@ -21,19 +21,24 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from hpcansible.standins import STANDIN_HEADER
-from hpcansible.standins._arrival import request_arrival
-from hpcansible.standins._gocompat import format_go_duration, format_rfc3339_nano
-from hpcansible.standins._ollama_engine import SERVER_BUSY_MESSAGE, Engine, ServerBusy, Timing
-from hpcansible.standins._ollama_models import (
+from hpcansible_testbed.standins import STANDIN_HEADER
+from hpcansible_testbed.standins._arrival import request_arrival
+from hpcansible_testbed.standins._gocompat import format_go_duration, format_rfc3339_nano
+from hpcansible_testbed.standins._ollama_engine import (
+    SERVER_BUSY_MESSAGE,
+    Engine,
+    ServerBusy,
+    Timing,
+)
+from hpcansible_testbed.standins._ollama_models import (
     TEMPLATE_TEXT,
     ModelName,
     ModelStore,
     StoredModel,
     parse_model_name,
 )
-from hpcansible.standins._ollama_settings import ServerSettings, parse_keep_alive
-from hpcansible.standins._timer import DeadlineSleeper
+from hpcansible_testbed.standins._ollama_settings import ServerSettings, parse_keep_alive
+from hpcansible_testbed.standins._timer import DeadlineSleeper
 
 TOKEN_TEXT = " tok"
 NDJSON = "application/x-ndjson"

@@ -28,9 +28,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from hpcansible.standins._ollama_models import StoredModel
-from hpcansible.standins._ollama_settings import ServerSettings
-from hpcansible.standins._timer import DeadlineSleeper
+from hpcansible_testbed.standins._ollama_models import StoredModel
+from hpcansible_testbed.standins._ollama_settings import ServerSettings
+from hpcansible_testbed.standins._timer import DeadlineSleeper
 
 # Ollama's own message (server/sched.go ErrMaxQueue), two spaces included.
 SERVER_BUSY_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"

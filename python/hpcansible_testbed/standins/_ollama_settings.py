@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from hpcansible.standins._gocompat import parse_go_duration
+from hpcansible_testbed.standins._gocompat import parse_go_duration
 
 # The version the stand-in reports. Clients gate features on it, so it is a real release number;
 # the stand-in is marked by the X-Hpcansible-Standin header and its log instead.

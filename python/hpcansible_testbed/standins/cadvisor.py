@@ -4,9 +4,9 @@ It accepts cAdvisor's Go-style flags (-port=8080, --port 8080, -docker_only, -do
 and serves /healthz and the Prometheus endpoint with cAdvisor's metric names and labels, so that
 hpcansible's service jobs and Prometheus configuration can be tested where cAdvisor cannot be
 installed. Containers are the node (id="/") and each SLURM job found in /proc
-(id="/slurm/uid_<uid>/job_<jobid>"); see hpcansible.standins._cadvisor_scan for how each number is
-measured. Stand-in markers: the X-Hpcansible-Standin header, the `hpcansible_standin_info` gauge,
---help and the first log line.
+(id="/slurm/uid_<uid>/job_<jobid>"); see hpcansible_testbed.standins._cadvisor_scan for how each
+number is measured. Stand-in markers: the X-Hpcansible-Standin header, the
+`hpcansible_standin_info` gauge, --help and the first log line.
 
 Flags with an effect: -port, -listen_ip, -prometheus_endpoint, -housekeeping_interval (how often
 /proc is scanned; scrapes serve the last scan), -disable_metrics, -enable_metrics,
@@ -31,16 +31,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from hpcansible.standins import STANDIN_HEADER
-from hpcansible.standins._cadvisor_metrics import (
+from hpcansible_testbed.standins import STANDIN_HEADER
+from hpcansible_testbed.standins._cadvisor_metrics import (
     ALL_METRIC_GROUPS,
     DEFAULT_DISABLED_GROUPS,
     Identity,
     enabled_groups,
     render,
 )
-from hpcansible.standins._cadvisor_scan import NodeScanner, Snapshot, machine_info
-from hpcansible.standins._gocompat import GoFlagSet
+from hpcansible_testbed.standins._cadvisor_scan import NodeScanner, Snapshot, machine_info
+from hpcansible_testbed.standins._gocompat import GoFlagSet
 
 # Reported as cadvisor_version_info{cadvisorVersion=...}: a real release, so dashboards and
 # version checks behave as with cAdvisor; the revision and hpcansible_standin_info mark the fake.

@@ -36,8 +36,8 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from hpcansible.standins._gocompat import format_rfc3339_nano
-from hpcansible.standins._ollama_settings import (
+from hpcansible_testbed.standins._gocompat import format_rfc3339_nano
+from hpcansible_testbed.standins._ollama_settings import (
     DEFAULT_VERSION,
     ServerSettings,
     parse_ollama_host,
@@ -114,8 +114,8 @@ def serve_forever() -> int:
 async def _serve(settings: ServerSettings) -> int:
     from aiohttp import web
 
-    from hpcansible.standins._arrival import stamping_protocols
-    from hpcansible.standins._ollama_api import GinAccessLogger, create_app
+    from hpcansible_testbed.standins._arrival import stamping_protocols
+    from hpcansible_testbed.standins._ollama_api import GinAccessLogger, create_app
 
     runner = web.AppRunner(
         create_app(settings),

@@ -14,15 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hpcansible.standins import STANDIN_HEADER
-from hpcansible.standins._cadvisor_metrics import (
+from hpcansible_testbed.standins import STANDIN_HEADER
+from hpcansible_testbed.standins._cadvisor_metrics import (
     ALL_METRIC_GROUPS,
     DEFAULT_DISABLED_GROUPS,
     Identity,
     enabled_groups,
     render,
 )
-from hpcansible.standins._cadvisor_scan import (
+from hpcansible_testbed.standins._cadvisor_scan import (
     JobHistory,
     JobProcessSample,
     NodeScanner,
@@ -32,7 +32,7 @@ from hpcansible.standins._cadvisor_scan import (
     parse_net_dev,
     parse_process_stat,
 )
-from hpcansible.standins.cadvisor import job_prefixes
+from hpcansible_testbed.standins.cadvisor import job_prefixes
 from standin_testing import free_port, standin_process, stop_with
 
 JOB_ID = "990077"
@@ -250,7 +250,7 @@ def test_serves_metrics_and_healthz_and_exits_cleanly_on_sigterm(
         "-logtostderr",
         "-v=0",
     ]
-    module = "hpcansible.standins.cadvisor"
+    module = "hpcansible_testbed.standins.cadvisor"
     with standin_process(module, arguments, f"{base}/healthz") as process:
         with urllib.request.urlopen(f"{base}/healthz") as response:
             assert response.read() == b"ok"
@@ -269,7 +269,7 @@ def test_serves_metrics_and_healthz_and_exits_cleanly_on_sigterm(
 
 def test_unknown_flag_exits_2() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "hpcansible.standins.cadvisor", "-bogus"],
+        [sys.executable, "-m", "hpcansible_testbed.standins.cadvisor", "-bogus"],
         capture_output=True,
         text=True,
         timeout=30,

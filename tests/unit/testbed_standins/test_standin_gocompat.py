@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hpcansible.standins._gocompat import (
+from hpcansible_testbed.standins._gocompat import (
     FlagError,
     GoFlagSet,
     HelpRequested,
@@ -12,7 +12,7 @@ from hpcansible.standins._gocompat import (
     format_rfc3339_nano,
     parse_go_duration,
 )
-from hpcansible.standins.cadvisor import build_flags, main
+from hpcansible_testbed.standins.cadvisor import build_flags, main
 
 
 @pytest.mark.parametrize(

@@ -14,14 +14,20 @@ from typing import Any
 import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
-from hpcansible.standins import STANDIN_HEADER
-from hpcansible.standins import ollama as ollama_cli
-from hpcansible.standins._arrival import ArrivalStamper, stamping_protocols
-from hpcansible.standins._ollama_api import LATER, TOKEN_TEXT, create_app, dumps, json_filler
-from hpcansible.standins._ollama_engine import Engine, Timing
-from hpcansible.standins._ollama_models import ModelName, ModelStore, parse_model_name
-from hpcansible.standins._ollama_settings import ServerSettings, parse_ollama_host
-from hpcansible.standins._timer import DeadlineSleeper
+from hpcansible_testbed.standins import STANDIN_HEADER
+from hpcansible_testbed.standins import ollama as ollama_cli
+from hpcansible_testbed.standins._arrival import ArrivalStamper, stamping_protocols
+from hpcansible_testbed.standins._ollama_api import (
+    LATER,
+    TOKEN_TEXT,
+    create_app,
+    dumps,
+    json_filler,
+)
+from hpcansible_testbed.standins._ollama_engine import Engine, Timing
+from hpcansible_testbed.standins._ollama_models import ModelName, ModelStore, parse_model_name
+from hpcansible_testbed.standins._ollama_settings import ServerSettings, parse_ollama_host
+from hpcansible_testbed.standins._timer import DeadlineSleeper
 from standin_testing import free_port, standin_process, stop_with
 
 MODEL = "llama3.2:1b"
@@ -607,7 +613,7 @@ def test_cli_serve_pull_list_ps_version_and_sigterm(
     environment = {"OLLAMA_HOST": f"127.0.0.1:{port}", "OLLAMA_MODELS": str(tmp_path)}
     for key, value in environment.items():
         monkeypatch.setenv(key, value)
-    module = "hpcansible.standins.ollama"
+    module = "hpcansible_testbed.standins.ollama"
     ready = f"http://127.0.0.1:{port}/"
     with standin_process(module, ["serve"], ready, environment) as process:
         assert ollama_cli.main(["pull", "tinyllama"]) == 0
