@@ -9,10 +9,13 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 # System packages: the testbed (SLURM, munge, sshd), the real exporters and services,
 # the load generators the client is measured against, and the browser that the report's
-# test looks at report.html with (headless).
+# test looks at report.html with (headless); the databases, their exporters and native load
+# tools (issue 10), and a C compiler for the native engines' secret-argument preload.
 APT_PACKAGES := slurmctld slurmd slurm-client munge openssh-server openssh-client \
 	prometheus prometheus-node-exporter prometheus-process-exporter redis-server \
-	nginx wrk iproute2 util-linux procps python3-venv git chromium
+	nginx wrk iproute2 util-linux procps python3-venv git chromium \
+	postgresql mariadb-server sysbench redis-tools prometheus-postgres-exporter \
+	prometheus-mysqld-exporter gcc libc6-dev
 
 .PHONY: help demo test system-packages venv testbed testbed-down lint unit integration \
 	molecule build clean collection-link
@@ -35,7 +38,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,llm]'
+	$(PY) -m pip install -q -e '.[dev,llm,services]'
 	@touch $@
 
 testbed: system-packages venv

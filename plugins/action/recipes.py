@@ -18,15 +18,34 @@ from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_loaders impo
     LOADERS,
     check_pairing,
 )
+from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_overrides import (
+    reduce_sweeps,
+)
 from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_role_vars import role_vars
 from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_schema import RecipeError
+from ansible_collections.hpcansible.hpc.plugins.module_utils.site_names import (
+    check_names,
+    map_names,
+    parse_partitions,
+)
 
 KINDS = ("service", "client", "prometheus")
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset((*KINDS, "defaults", "site_programs"))
+    # partition_map, qos_map, qos_names: the site's names (issue 10, module_utils/site_names.py)
+    _VALID_ARGS = frozenset(
+        (*KINDS, "defaults", "site_programs", "partition_map", "qos_map", "qos_names")
+    )
+
+    def _site_partitions(self) -> tuple[list[str] | None, list[str]]:
+        """The partitions SLURM lists where the session's commands run (None if unknown)."""
+        done = self._low_level_execute_command("sinfo -h -o %R")
+        if done.get("rc") != 0:
+            reason = (done.get("stderr") or done.get("stdout") or "").strip().splitlines()
+            return None, [f"partitions not checked: sinfo failed ({(reason or ['?'])[-1]})"]
+        return parse_partitions(done.get("stdout", "")), []
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -44,12 +63,19 @@ class ActionModule(ActionBase):
                 if not path.is_absolute():
                     path = Path.cwd() / path
                 recipes[kind] = LOADERS[kind](path)
+            reduced = reduce_sweeps(recipes["client"])  # HPCANSIBLE_SWEEP_POINTS (issue 10)
             check_pairing(recipes["service"], recipes["client"], recipes["prometheus"])
+            site_notes = reduced + map_names(
+                recipes, args.get("partition_map"), args.get("qos_map")
+            )
+            partitions, unchecked = self._site_partitions()
+            check_names(recipes, partitions, args.get("qos_names"))
             variables, notes = role_vars(recipes, args.get("site_programs") or [])
         except RecipeError as error:
             result.update(failed=True, msg=wrap_var(str(error)))
             return result
         notes = [note for recipe in recipes.values() for note in recipe["warnings"]] + notes
+        notes += site_notes + unchecked
         result.update(
             changed=False,
             recipes=wrap_var(recipes),

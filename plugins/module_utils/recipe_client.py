@@ -38,6 +38,12 @@ SEED_CLIENT_PARAMETERS = {
     "max_tokens": "output_tokens",
     # bench (issue 8): the seed's prompt-length sweep is the client's input_tokens axis
     "prompt_lengths": "input_tokens",
+    # issue 10: the seed's redis-benchmark recipes (native engine)
+    "clients": "concurrency",
+    "client_counts": "concurrency",
+    "data_sizes": "value_sizes",
+    "pipeline_depths": "pipeline",
+    "native_tests": "tests",
 }
 # Seed-era keys accepted for compatibility but without effect here, with the reason.
 SEED_IGNORED = {
@@ -47,7 +53,12 @@ SEED_IGNORED = {
 # Parameters that become role variables of their own (benchmark_client_<name>).
 ROLE_PARAMETERS = ("wait_for_service", "linger")
 # Stand-ins for what the session fills in, so that a client's plan can be built on its own.
-PLAN_ENDPOINTS = {"redis": "redis://localhost:6379", "default": "http://localhost:8000"}
+PLAN_ENDPOINTS = {
+    "redis": "redis://localhost:6379",
+    "postgres": "postgres://localhost:5432",  # issue 10
+    "mysql": "mysql://localhost:3306",
+    "default": "http://localhost:8000",
+}
 # Steps 2 to 5 (the service ready, the client started, Prometheus ready and the client's start
 # gate released) take about a minute on the testbed; a job must outlast them and the load.
 START_ALLOWANCE_S = 120

@@ -357,7 +357,7 @@ def test_every_shipped_recipe_loads() -> None:
     for path in sorted(RECIPES.rglob("*.y*ml")):
         kind = next(
             (kind for kind in ("prometheus", "client", "service") if kind in path.stem), None
-        ) or ("client" if "benchmark" in path.stem else "service")
+        ) or ("client" if "benchmark" in path.stem or "parametric" in path.stem else "service")
         assert LOADERS[kind](path)["kind"] == kind, path
 
 
