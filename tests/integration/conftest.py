@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -11,25 +10,10 @@ import pytest
 from testbed_support import (
     PYTHON,
     SESSIONS,
-    job_processes,
-    read_record,
     run,
-    session_jobs,
-    stop,
+    stop_and_check,
     unique,
 )
-
-
-def stop_and_check(session_id: str) -> None:
-    """Stop the session; none of its jobs and none of their processes may be left."""
-    record = read_record(session_id)
-    job_ids = [str(job["job_id"]) for job in record.get("jobs", {}).values() if job.get("job_id")]
-    stop(session_id)
-    assert session_jobs(session_id) == []
-    deadline = time.monotonic() + 15
-    while job_processes(job_ids) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert job_processes(job_ids) == [], f"processes of session {session_id} outlived its jobs"
 
 
 @pytest.fixture

@@ -140,3 +140,15 @@ def wait_for_summary(record: dict[str, Any], timeout: float = 240) -> dict[str, 
         time.sleep(1)
     assert summary.exists(), f"no {summary} after {timeout} s"
     return json.loads(summary.read_text())
+
+
+def stop_and_check(session_id: str) -> None:
+    """Stop the session; none of its jobs and none of their processes may be left."""
+    record = read_record(session_id)
+    job_ids = [str(job["job_id"]) for job in record.get("jobs", {}).values() if job.get("job_id")]
+    stop(session_id)
+    assert session_jobs(session_id) == []
+    deadline = time.monotonic() + 15
+    while job_processes(job_ids) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert job_processes(job_ids) == [], f"processes of session {session_id} outlived its jobs"

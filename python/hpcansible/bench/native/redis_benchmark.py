@@ -232,7 +232,7 @@ def parse(execution: Execution, config: BenchConfig, workdir: Path) -> ToolResul
     if not tests:
         if execution.interrupted:
             return ToolResult(0, 0, 0.0, LatencyHistogram())
-        reason = problem.group(0).strip() if problem else tail(output) or "no output"
+        reason = tail(output, 2) or "no output"  # "Node ... replied with error: | NOAUTH ..."
         raise ToolFailed(f"no test completed (exit {execution.returncode}): {reason}")
     latency = LatencyHistogram()
     for figures in tests.values():

@@ -1,0 +1,213 @@
+"""The seed origin's own recipe sets (recipes/seed/, issue 10) run unchanged through the six
+steps on the testbed, and each client reports successful operations: Ollama (the stand-in),
+Redis with the native redis-benchmark, its parametric sweep (reduced to two values per axis
+with HPCANSIBLE_SWEEP_POINTS=2), Chroma, MySQL (served by MariaDB) and Postgres.
+
+One session per set, shared by its tests (module-scoped), stopped at the end; stopping checks
+that no process of the session outlives its jobs. Sessions run one after the other (each
+costs about a minute on the testbed's cores).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_session import assert_session_complete
+from testbed_support import (
+    PYTHON,
+    RECIPES,
+    http_json,
+    read_record,
+    run,
+    stop_and_check,
+    unique,
+    wait_for_summary,
+)
+
+pytestmark = pytest.mark.testbed
+
+SEED = RECIPES / "seed"
+PROMETHEUS = str(SEED / "prometheus_with_cadvisor.yaml")
+SESSION_TIMEOUT = 600
+SETS = {
+    "ollama": ("ollama_with_cadvisor.yaml", "ollama_benchmark.yaml"),
+    "redis": ("redis_with_cadvisor.yaml", "redis_benchmark.yaml"),
+    "redis_parametric": ("redis_with_cadvisor.yaml", "redis_parametric.yaml"),
+    "chroma": ("chroma_with_cadvisor.yaml", "chroma_benchmark.yaml"),
+    "mysql": ("mysql_with_cadvisor.yaml", "mysql_benchmark.yaml"),
+    "postgres": ("postgres_with_cadvisor.yaml", "postgres_benchmark.yaml"),
+}
+# Secret files the service roles keep (mode 0600), by service type.
+SECRETS = {
+    "redis": "service/redis/password",
+    "mariadb": "service/mariadb/password",
+    "postgres": "service/postgres/password",
+    "chroma": "service/chroma/token",
+}
+
+
+def start_session(name: str, **env: str) -> Iterator[dict[str, Any]]:
+    """`run SERVICE CLIENT PROMETHEUS` with the seed set, unchanged; the record while it runs."""
+    service, client = SETS[name]
+    session_id = unique(f"seed_{name}")
+    done = run(
+        [PYTHON, "-m", "hpcansible", "run", "--json", "--session-id", session_id,
+         str(SEED / service), str(SEED / client), PROMETHEUS],
+        timeout=SESSION_TIMEOUT,
+        **env,
+    )  # fmt: skip
+    try:
+        assert done.returncode == 0, done.stderr[-3000:]
+        record = json.loads(done.stdout)
+        assert_session_complete(record)
+        yield record
+    finally:
+        stop_and_check(session_id)
+
+
+@pytest.fixture(scope="module")
+def ollama(slurm_testbed) -> Iterator[dict[str, Any]]:
+    yield from start_session("ollama")
+
+
+@pytest.fixture(scope="module")
+def redis(slurm_testbed) -> Iterator[dict[str, Any]]:
+    yield from start_session("redis")
+
+
+@pytest.fixture(scope="module")
+def redis_parametric(slurm_testbed) -> Iterator[dict[str, Any]]:
+    yield from start_session("redis_parametric", HPCANSIBLE_SWEEP_POINTS="2")
+
+
+@pytest.fixture(scope="module")
+def chroma(slurm_testbed) -> Iterator[dict[str, Any]]:
+    yield from start_session("chroma")
+
+
+@pytest.fixture(scope="module")
+def mysql(slurm_testbed) -> Iterator[dict[str, Any]]:
+    yield from start_session("mysql")
+
+
+@pytest.fixture(scope="module")
+def postgres(slurm_testbed) -> Iterator[dict[str, Any]]:
+    yield from start_session("postgres")
+
+
+def targets_health(record: dict[str, Any]) -> dict[str, str]:
+    url = f"{record['prometheus']['url']}/api/v1/targets"
+    targets = http_json(url, record=record)["data"]["activeTargets"]
+    return {target["labels"]["job"]: target["health"] for target in targets}
+
+
+def assert_secret_kept_private(record: dict[str, Any]) -> None:
+    """The service's generated secret: in its 0600 file only, never in scontrol show job,
+    the job scripts, the logs or session.json."""
+    session_dir = Path(record["session_dir"])
+    secret_file = session_dir / SECRETS[record["service"]["type"]]
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    secret = secret_file.read_text().strip()
+    assert len(secret) >= 16
+    for role, job in record["jobs"].items():
+        shown = subprocess.run(
+            ["scontrol", "show", "job", str(job["job_id"])], capture_output=True, text=True
+        ).stdout
+        assert secret not in shown, f"the {role} job shows the secret"
+    for path in [session_dir / "session.json", *session_dir.glob("jobs/*"),
+                 *session_dir.glob("logs/*")]:  # fmt: skip
+        assert secret not in path.read_text(errors="replace"), path
+
+
+# --- Ollama (the stand-in), the seed's GPU recipe --------------------------------------------
+
+
+@pytest.mark.slow
+def test_ollama_seed_set_answers(ollama):
+    summary = wait_for_summary(ollama)
+    assert summary["engine"]["name"] == "python"
+    assert summary["requests"]["succeeded"] > 0 and summary["requests"]["failed"] == 0
+    assert ollama["jobs"]["service"]["node"] == "node3"  # the one node with a gpu GRES
+
+
+# --- Redis: redis-benchmark with the seed's parameters ---------------------------------------
+
+
+def test_redis_seed_set_runs_redis_benchmark_with_its_parameters(redis):
+    summary = wait_for_summary(redis)
+    engine = summary["engine"]
+    assert engine["name"] == "redis-benchmark" and engine["version"]
+    for flag in ("-n 20000", "-c 10", "-d 64", "-P 1", "-t ping,set,get", "-a @HPCANSIBLE_SECRET"):
+        assert flag in engine["command"]
+    assert set(summary["native"]["tests"]) == {"PING_INLINE", "PING_MBULK", "SET", "GET"}
+    assert summary["requests"]["succeeded"] == 80000 and summary["requests"]["failed"] == 0
+    assert summary["throughput"]["requests_per_s"] > 0
+    assert summary["gate"]["timed_out"] is False
+
+
+def test_redis_client_metrics_reached_prometheus(redis):
+    wait_for_summary(redis)
+    query = urllib.parse.quote("max(hpcansible_bench_requests_total{outcome='success'})")
+    url = f"{redis['prometheus']['url']}/api/v1/query?query={query}"
+    result = http_json(url, record=redis)["data"]["result"]
+    assert result and float(result[0]["value"][1]) > 0
+
+
+def test_redis_password_stays_private(redis):
+    assert_secret_kept_private(redis)
+
+
+@pytest.mark.slow
+def test_redis_parametric_seed_set_sweeps_each_axis(redis_parametric):
+    summary = wait_for_summary(redis_parametric, timeout=420)
+    sweep = summary["sweep"]
+    assert sweep["axes"] == {
+        "concurrency": [1, 10], "value_size": [64, 1024], "pipeline": [1, 8],
+    }  # fmt: skip
+    assert sweep["points_run"] == sweep["points_planned"] == 8
+    for point in summary["points"]:
+        assert point["summary"]["requests"]["succeeded"] == 20000, point["label"]
+        assert point["summary"]["engine"]["name"] == "redis-benchmark"
+    notes = " ".join(read_record(redis_parametric["id"])["notes"])
+    assert "HPCANSIBLE_SWEEP_POINTS=2" in notes
+
+
+# --- the databases -----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_chroma_seed_set_inserts_and_queries(chroma):
+    summary = wait_for_summary(chroma)
+    assert summary["api"] == "chroma" and summary["engine"]["name"] == "python"
+    assert summary["requests"]["succeeded"] == 400 and summary["requests"]["failed"] == 0
+    assert summary["target"]["dimensions"] == 128
+    assert chroma["versions"]["service"].startswith("chroma 0.6")
+    assert_secret_kept_private(chroma)
+
+
+@pytest.mark.slow
+def test_mysql_seed_set_runs_sysbench_on_mariadb(mysql):
+    assert mysql["service"]["type"] == "mariadb"
+    assert mysql["versions"]["service"].startswith("mariadb 10.")
+    summary = wait_for_summary(mysql)
+    assert summary["engine"]["name"] == "sysbench"
+    assert summary["requests"]["succeeded"] > 0 and summary["requests"]["failed"] == 0
+    assert summary["native"]["queries_per_s"] > 0
+    assert targets_health(mysql)["mysql-mysqld-exporter"] == "up"
+    assert_secret_kept_private(mysql)
+
+
+@pytest.mark.slow
+def test_postgres_seed_set_runs_pgbench(postgres):
+    summary = wait_for_summary(postgres)
+    assert summary["engine"]["name"] == "pgbench"
+    assert summary["requests"]["succeeded"] > 0 and summary["requests"]["failed"] == 0
+    assert summary["latency_ms"]["e2e"]["count"] == summary["requests"]["succeeded"]
+    assert targets_health(postgres)["postgres-postgres-exporter"] == "up"
+    assert_secret_kept_private(postgres)
