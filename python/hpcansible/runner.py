@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -40,7 +41,22 @@ def ansible_environment() -> dict[str, str]:
         "ANSIBLE_ROLES_PATH": str(PROJECT_ROOT / "roles"),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
+        **strategy_environment(),
     }
+
+
+def strategy_environment() -> dict[str, str]:
+    """Mitogen's strategy where it is installed: it keeps one Python per host and runs each
+    module in it instead of copying and starting a new interpreter per task, which is most of
+    a session's own time (tests/bench/bench_session.py measures both).
+    HPCANSIBLE_ANSIBLE_STRATEGY=linear turns it off."""
+    if os.environ.get("HPCANSIBLE_ANSIBLE_STRATEGY", "mitogen_linear") != "mitogen_linear":
+        return {"ANSIBLE_STRATEGY": os.environ["HPCANSIBLE_ANSIBLE_STRATEGY"]}
+    spec = importlib.util.find_spec("ansible_mitogen")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    strategies = Path(next(iter(spec.submodule_search_locations))) / "plugins" / "strategy"
+    return {"ANSIBLE_STRATEGY_PLUGINS": str(strategies), "ANSIBLE_STRATEGY": "mitogen_linear"}
 
 
 def failure_message(event: Mapping[str, Any]) -> str:

@@ -642,3 +642,16 @@ def test_the_controller_wait_gives_up_with_slurms_words() -> None:
         slurm.wait_for_controller(10)
     up = slurm_utils.Slurm(lambda argv, stdin=None: (0, "Slurmctld(primary) at vm is UP\n", ""))
     up.ping()
+
+
+def test_mitogen_is_used_where_installed_and_can_be_turned_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hpcansible import runner
+
+    monkeypatch.delenv("HPCANSIBLE_ANSIBLE_STRATEGY", raising=False)
+    environment = runner.strategy_environment()
+    assert environment["ANSIBLE_STRATEGY"] == "mitogen_linear"
+    assert Path(environment["ANSIBLE_STRATEGY_PLUGINS"], "mitogen_linear.py").is_file()
+    monkeypatch.setenv("HPCANSIBLE_ANSIBLE_STRATEGY", "linear")
+    assert runner.strategy_environment() == {"ANSIBLE_STRATEGY": "linear"}
