@@ -27,6 +27,8 @@ BENCHMARKS = {
     "coordinated_omission": "bench_coordinated_omission",
     "real_servers": "bench_real_servers",
     "memory": "bench_memory",
+    # needs the testbed up (python -m hpcansible testbed up); about 3 minutes
+    "session": "bench_session",
 }
 
 
@@ -41,6 +43,8 @@ def passed(name: str, results: list) -> bool | None:
         return all(r["ok"] for r in results)
     if name == "real_servers":
         return all(row[2] == 0 for row in results)
+    if name == "session":
+        return all(result["ok"] for result in results)
     return bool(results[-1]["ok"])
 
 
