@@ -24,8 +24,7 @@ from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_overrides im
 from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_role_vars import role_vars
 from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_schema import RecipeError
 from ansible_collections.hpcansible.hpc.plugins.module_utils.site_names import (
-    check_names,
-    map_names,
+    check_site,
     parse_partitions,
 )
 
@@ -65,11 +64,13 @@ class ActionModule(ActionBase):
                 recipes[kind] = LOADERS[kind](path)
             reduced = reduce_sweeps(recipes["client"])  # HPCANSIBLE_SWEEP_POINTS (issue 10)
             check_pairing(recipes["service"], recipes["client"], recipes["prometheus"])
-            site_notes = reduced + map_names(
-                recipes, args.get("partition_map"), args.get("qos_map")
-            )
             partitions, unchecked = self._site_partitions()
-            check_names(recipes, partitions, args.get("qos_names"))
+            site = {
+                "hpcansible_partition_map": args.get("partition_map"),
+                "hpcansible_qos_map": args.get("qos_map"),
+                "hpcansible_qos_names": args.get("qos_names"),
+            }
+            site_notes = reduced + check_site(recipes, site, partitions)
             variables, notes = role_vars(recipes, args.get("site_programs") or [])
         except RecipeError as error:
             result.update(failed=True, msg=wrap_var(str(error)))

@@ -177,7 +177,8 @@ SERVICE_KEYS_BY_TYPE: dict[str, dict[str, Checker]] = {
         "max_connections": integer_in(1, 100_000),
         "innodb_buffer_pool_size": memory,
     },
-    "chroma": {"token": text_of(512)},
+    # chromadb accepts tokens of letters, digits and punctuation only
+    "chroma": {"token": matching(r"[!-~]{1,512}", "a token of letters, digits and punctuation")},
 }
 CLIENT_KEYS: dict[str, Checker] = {
     "name": safe_name,

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_schema import (
     RecipeError,
     shown,
@@ -103,3 +104,32 @@ def check_names(
                 f"hpcansible_qos_names: {', '.join(names) or 'none'}); map it with "
                 "hpcansible_qos_map"
             )
+
+
+def check_site(
+    recipes: Mapping[str, dict], settings: Mapping[str, Any], partitions: Sequence[str] | None
+) -> list[str]:
+    """Map the recipes' names with the site profile's settings (its hpcansible_partition_map,
+    hpcansible_qos_map, hpcansible_qos_names), then check them; the notes of the mapping."""
+    notes = map_names(
+        recipes,
+        settings.get("hpcansible_partition_map") or {},
+        settings.get("hpcansible_qos_map") or {},
+    )
+    check_names(recipes, partitions, settings.get("hpcansible_qos_names"))
+    return notes
+
+
+def profile_settings(profile: Path) -> dict[str, Any]:
+    """The three settings from a site profile's group_vars (all.yml, all/*.yml), as written."""
+    group_vars = Path(profile) / "group_vars"
+    found: dict[str, Any] = {}
+    for path in [group_vars / "all.yml", *sorted((group_vars / "all").glob("*.yml"))]:
+        try:
+            settings = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        for name in ("hpcansible_partition_map", "hpcansible_qos_map", "hpcansible_qos_names"):
+            if isinstance(settings, dict) and name in settings:
+                found[name] = settings[name]
+    return found

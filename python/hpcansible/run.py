@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hpcansible.cluster import cancel_session, slurm_for
+from hpcansible.cluster import cancel_session, command_runner, login_host, slurm_for
 from hpcansible.errors import UserError
 from hpcansible.progress import StepProgress
 from hpcansible.prometheus_http import login_hint
@@ -102,6 +102,20 @@ def check_recipes(paths: dict[str, Path]) -> dict[str, Any]:
     return loaded
 
 
+def check_site_names(loaded: dict[str, Any], profile: Path) -> None:
+    """Issue 10: the recipes' partitions and QoS against the site's, before Ansible starts
+    (module_utils/site_names.py; the recipes action plugin applies the same rule)."""
+    names = collection_module_utils("site_names")
+    code, out, _ = command_runner(login_host(profile))(["sinfo", "-h", "-o", "%R"])
+    partitions = names.parse_partitions(out) if code == 0 else None
+    try:
+        notes = names.check_site(loaded, names.profile_settings(profile), partitions)
+    except names.RecipeError as error:
+        raise UserError(str(error)) from None
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+
+
 class Interrupt:
     """Ctrl-C, SIGTERM and SIGHUP: tell ansible-runner to stop, then cancel the session's jobs."""
 
@@ -129,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
     profile = profile_dir(args.profile)
     paths = recipe_paths(args, profile)
     loaded = check_recipes(paths)
+    check_site_names(loaded, profile)
     session_id = args.session_id or new_session_id(loaded["service"]["name"])
     # Held while this command runs; a second run of the same id is refused here.
     lock = claim_session(session_id)  # noqa: F841 - released when the process exits

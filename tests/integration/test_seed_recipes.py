@@ -25,6 +25,7 @@ from testbed_support import (
     http_json,
     read_record,
     run,
+    session_jobs,
     stop_and_check,
     unique,
     wait_for_summary,
@@ -211,3 +212,34 @@ def test_postgres_seed_set_runs_pgbench(postgres):
     assert summary["latency_ms"]["e2e"]["count"] == summary["requests"]["succeeded"]
     assert targets_health(postgres)["postgres-postgres-exporter"] == "up"
     assert_secret_kept_private(postgres)
+
+
+# --- a recipe written for another site ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("resources", "key", "what"),
+    [
+        ({"partition": "gpu-a100"}, "partition", "'gpu-a100' is not a partition of this site"),
+        ({"partition": "gpu", "qos": "premium"}, "qos", "'premium' is not a QoS of this site"),
+    ],
+)
+def test_a_name_the_site_lacks_is_refused_before_anything_is_submitted(
+    slurm_testbed, tmp_path: Path, resources, key, what
+) -> None:
+    service = tmp_path / "ollama_with_cadvisor.yaml"
+    service.write_text(
+        json.dumps({"service": {"name": "ollama", "resources": resources, "ports": [11434]}})
+    )
+    for dry_run in ([], ["--dry-run"]):
+        session_id = unique("seed_site_names")
+        done = run(
+            [PYTHON, "-m", "hpcansible", "run", *dry_run, "--session-id", session_id,
+             str(service), str(SEED / "ollama_benchmark.yaml"), PROMETHEUS],
+            timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr[-2000:]
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"hpcansible: error: {service}: service.resources.{key}: {what}")
+        assert "Traceback" not in done.stderr
+        assert session_jobs(session_id) == []

@@ -181,11 +181,16 @@ def test_recipe_error_names_file_and_key_and_submits_nothing(sessions, tmp_path)
 
 
 def test_step1_sbatch_rejection_stops_with_slurms_error(sessions, tmp_path):
-    recipes = ollama_recipes(tmp_path, resources={"partition": "nosuchpartition"})
+    # A partition the site lacks is refused before step 1 (test_seed_recipes.py); an unknown
+    # GRES only sbatch refuses.
+    recipes = ollama_recipes(tmp_path, resources={"gres": "nosuchgres:1"})
     session_id = unique("fail1")
     done = playbook_run(sessions, session_id, recipes)
     assert done.returncode != 0
-    assert "[1/6] start service failed: sbatch: Invalid partition name specified" in done.stdout
+    assert (
+        "[1/6] start service failed: sbatch: Invalid generic resource (gres) specification"
+        in done.stdout
+    )
     record = read_record(session_id)
     assert record["status"] == "failed" and record["failed_step"] == 1
     assert session_jobs(session_id) == []

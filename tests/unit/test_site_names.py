@@ -141,3 +141,22 @@ def test_a_mysql_type_is_served_by_mariadb(tmp_path: Path) -> None:
     recipe = load_service(path)
     assert (recipe["type"], recipe["port"]) == ("mariadb", 3306)
     assert recipe["settings"] == {"password": "x"}
+
+
+def test_the_testbed_profile_lists_its_qos_and_maps_nothing(tmp_path: Path) -> None:
+    from ansible_collections.hpcansible.hpc.plugins.module_utils.site_names import (
+        check_site,
+        profile_settings,
+    )
+
+    testbed = Path(__file__).resolve().parents[2] / "inventory" / "testbed"
+    settings = profile_settings(testbed)
+    assert settings == {
+        "hpcansible_partition_map": {},
+        "hpcansible_qos_map": {},
+        "hpcansible_qos_names": ["default", "normal"],
+    }
+    recipes = gpu_recipes(tmp_path)
+    assert check_site(recipes, settings, ["debug", "cpu", "gpu"]) == []
+    meluxina_style = {**settings, "hpcansible_partition_map": {"gpu": "cpu"}}
+    assert len(check_site(gpu_recipes(tmp_path), meluxina_style, ["cpu"])) == 1

@@ -6,7 +6,7 @@ import urllib.request
 
 from conftest import listening, mode, node_address
 
-TOKEN = "t0ken-$(touch /tmp/hpcansible-molecule-pwned)"
+TOKEN = "t0ken-$(touch${IFS}/tmp/hpcansible-molecule-pwned)"
 COLLECTIONS = "/api/v2/tenants/default_tenant/databases/default_database/collections"
 
 

@@ -45,7 +45,8 @@ def test_secrets_and_data_are_private(host, session):
     session_dir = session["jobs"]["service"]["script"].rsplit("/jobs/", 1)[0]
     folder = f"{session_dir}/service/mariadb"
     assert mode(host, folder) == 0o700
-    for name in ("password", "root-password", "init.sql", "client.cnf", "server.cnf"):
+    for name in ("password", "root-password", "exporter-password", "init.sql", "client.cnf",
+                 "exporter.cnf", "server.cnf"):  # fmt: skip
         assert mode(host, f"{folder}/{name}") == 0o600, name
 
 
