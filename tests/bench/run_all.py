@@ -43,6 +43,8 @@ def passed(name: str, results: list) -> bool | None:
         return all(r["ok"] for r in results)
     if name == "real_servers":
         return all(row[2] == 0 for row in results)
+    if name in ("native_redis", "native_http"):
+        return all(r["ok"] for r in results)
     if name == "session":
         return all(result["ok"] for result in results)
     return bool(results[-1]["ok"])
