@@ -27,6 +27,9 @@ BENCHMARKS = {
     "coordinated_omission": "bench_coordinated_omission",
     "real_servers": "bench_real_servers",
     "memory": "bench_memory",
+    # issue 10: the native engines against the plain tools, the Python engine beside them
+    "native_redis": "bench_native_redis",
+    "native_http": "bench_native_http",
     # needs the testbed up (python -m hpcansible testbed up); about 3 minutes
     "session": "bench_session",
 }
