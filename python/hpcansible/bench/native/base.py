@@ -17,13 +17,14 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from hpcansible.bench.histogram import LatencyHistogram
+from hpcansible.errors import UserError
 
 SECRET_ENV = "HPCANSIBLE_SECRET"
 DEFAULT_DATABASE = "bench"
@@ -188,3 +189,16 @@ def write_private(path: Path, content: str) -> Path:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(content)
     return path
+
+
+def check_tests(
+    given: Any, known: Sequence[str], what: str, place: Callable[[str], str], many: bool = False
+) -> None:
+    """`tests` names the tool's own tests (a comma list where `many`), else one line naming
+    the option, the name and the known ones."""
+    if given is None:
+        return
+    names = str(given).lower().split(",") if many else [str(given)]
+    for name in (name.strip() for name in names):
+        if name and name not in known:
+            raise UserError(f"{place('tests')}: {name!r} is not {what} (known: {', '.join(known)})")

@@ -31,13 +31,13 @@ from hpcansible.bench.native.base import (
     LiveSample,
     ToolFailed,
     ToolResult,
+    check_tests,
     endpoint_parts,
     histogram_from_counts,
     secret_of,
     tail,
     tool_version,
 )
-from hpcansible.errors import UserError
 
 PROGRAM = "pgbench"
 TOOL = "pgbench"
@@ -66,12 +66,7 @@ def script_of(config: BenchConfig) -> str:
 
 
 def check(parsed: Mapping[str, Any], place: Callable[[str], str]) -> None:
-    tests = str(parsed.get("tests") or "tpcb-like").strip()
-    if tests not in SCRIPTS:
-        raise UserError(
-            f"{place('tests')}: {tests!r} is not a pgbench built-in script "
-            f"(known: {', '.join(SCRIPTS)})"
-        )
+    check_tests(parsed.get("tests"), SCRIPTS, "a pgbench built-in script", place)
 
 
 def connection(config: BenchConfig) -> tuple[list[str], dict[str, str], str]:

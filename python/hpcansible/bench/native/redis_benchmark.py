@@ -31,6 +31,7 @@ from hpcansible.bench.native.base import (
     LiveSample,
     ToolFailed,
     ToolResult,
+    check_tests,
     endpoint_parts,
     histogram_from_counts,
     secret_of,
@@ -88,12 +89,7 @@ def check(parsed: Mapping[str, Any], place: Callable[[str], str]) -> None:
             f"{place('redis_command')}: mixed: redis-benchmark runs one command per test; "
             "list them in tests (set,get) or use engine: python"
         )
-    for name in filter(None, str(parsed.get("tests") or "").lower().split(",")):
-        if name.strip() not in TESTS:
-            raise UserError(
-                f"{place('tests')}: {name.strip()!r} is not a redis-benchmark test "
-                f"(known: {', '.join(TESTS)})"
-            )
+    check_tests(parsed.get("tests"), TESTS, "a redis-benchmark test", place, many=True)
     if "duration" in parsed and "requests" not in parsed:
         raise UserError(
             f"{place('duration')}: redis-benchmark runs a number of requests per test "

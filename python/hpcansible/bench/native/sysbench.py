@@ -27,6 +27,7 @@ from hpcansible.bench.native.base import (
     LiveSample,
     ToolFailed,
     ToolResult,
+    check_tests,
     endpoint_parts,
     histogram_from_counts,
     secret_of,
@@ -34,7 +35,6 @@ from hpcansible.bench.native.base import (
     tool_version,
     write_private,
 )
-from hpcansible.errors import UserError
 
 PROGRAM = "sysbench"
 TOOL = "sysbench"
@@ -79,11 +79,7 @@ def test_of(config: BenchConfig) -> str:
 
 
 def check(parsed: Mapping[str, Any], place: Callable[[str], str]) -> None:
-    test = str(parsed.get("tests") or "oltp_read_write").strip()
-    if test not in TESTS:
-        raise UserError(
-            f"{place('tests')}: {test!r} is not a sysbench OLTP test (known: {', '.join(TESTS)})"
-        )
+    check_tests(parsed.get("tests"), TESTS, "a sysbench OLTP test", place)
 
 
 def common(config: BenchConfig, workdir: Path) -> tuple[list[str], Path | None]:
