@@ -18,7 +18,7 @@ APT_PACKAGES := slurmctld slurmd slurm-client munge openssh-server openssh-clien
 	prometheus-mysqld-exporter gcc libc6-dev
 
 .PHONY: help demo test system-packages venv testbed testbed-down lint unit integration \
-	molecule build clean collection-link
+	molecule build clean collection-link client-wheels
 
 help:
 	@echo "make demo   install everything, bring the testbed up, run the default session"
@@ -38,7 +38,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,llm,services]'
+	$(PY) -m pip install -q -e '.[cli,dev,llm,services]'
 	@touch $@
 
 testbed: system-packages venv
@@ -63,7 +63,16 @@ lint: venv collection-link
 unit: venv
 	$(PYTEST) -q tests/unit
 
-integration: testbed
+# The client's own environment, as a compute node gets it: the project without its `cli`
+# extra, from wheels (the integration test installs it with pip --no-index from here).
+CLIENT_WHEELS := build/client-wheels
+client-wheels: $(CLIENT_WHEELS)/.built
+$(CLIENT_WHEELS)/.built: pyproject.toml
+	rm -rf $(CLIENT_WHEELS)
+	$(PY) -m pip wheel -q -w $(CLIENT_WHEELS) .
+	@touch $@
+
+integration: testbed client-wheels
 	$(PYTEST) -q tests/integration
 
 molecule: testbed collection-link

@@ -1,17 +1,19 @@
-"""Shared test setup: the collection is importable as ansible_collections.hpcansible.hpc."""
+"""Shared test setup: the collection is importable as ansible_collections.hpcansible.hpc, through
+Ansible's own collection loader, as in the CLI (hpcansible.sessions.install_collection_loader)
+and in Ansible itself."""
 
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from hpcansible.sessions import install_collection_loader
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 COLLECTIONS = PROJECT_ROOT / "collections"
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
+install_collection_loader()
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@
 Recipe values are data: everything this plugin returns is wrapped unsafe, so that Ansible never
 evaluates a `{{ }}`, `{% %}` or `{# #}` in a recipe as a template, at any depth, keys included.
 The client's parameters are checked by the benchmark client's own rules (module_utils/
-recipe_client.py imports hpcansible.bench for them, and fails in one line without it).
+recipe_client.py imports hpcansible_jobs.bench for them, and fails in one line without it).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 """A client recipe's parameters, checked by the benchmark client's own rules, and how long the
 load they ask for runs (the pre-submit time-limit check).
 
-The benchmark client (`python -m hpcansible bench`, package hpcansible.bench) owns its options:
-`hpcansible.bench.config.check_parameters` is the code that also reads them inside the job.
+The benchmark client (`python -m hpcansible bench`, package hpcansible_jobs.bench) owns its options:
+`hpcansible_jobs.bench.config.check_parameters` is the code that also reads them inside the job.
 This module is the collection's one import of that package (imported late, on first use).
 The client's option table is not copied here: a second copy would drift. Where the package is
 missing, checking a client recipe fails with one line that says so; it never checks less in
@@ -65,12 +65,12 @@ START_ALLOWANCE_S = 120
 
 
 def bench_rules(where: str) -> ModuleType:
-    """hpcansible.bench.config, or one line saying that client recipes cannot be checked."""
+    """hpcansible_jobs.bench.config, or one line saying that client recipes cannot be checked."""
     try:
-        from hpcansible.bench import config
+        from hpcansible_jobs.bench import config
     except ImportError as error:
         raise RecipeError(
-            f"{where}: cannot be checked: the benchmark client's package (hpcansible.bench) is "
+            f"{where}: cannot be checked: the benchmark client's package (hpcansible_jobs.bench) is "
             f"not importable by this Python ({error}); install the checkout (pip install -e .)"
         ) from None
     return config
@@ -157,7 +157,7 @@ def planned_load_seconds(parameters: Mapping[str, Any], api: str | None) -> floa
     and what each one sends; only what the session fills in is stood in for.
     """
     try:
-        from hpcansible.bench import config, sweep
+        from hpcansible_jobs.bench import config, sweep
     except ImportError:
         return None
     if api is None:

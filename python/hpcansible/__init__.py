@@ -1,3 +1,5 @@
 """hpcansible: benchmark a service on a SLURM cluster and watch it in Prometheus."""
 
-__version__ = "0.1.0"
+from hpcansible_jobs import __version__
+
+__all__ = ["__version__"]

@@ -26,7 +26,7 @@ SUBCOMMAND_MODULES = (
     "hpcansible.compare",
     "hpcansible.doctor",
     "hpcansible_testbed.command",
-    "hpcansible.bench.cli",
+    "hpcansible_jobs.bench.cli",
 )
 
 EXIT_CODES = """exit codes:

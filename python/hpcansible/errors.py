@@ -1,10 +1,9 @@
-"""User-facing errors: one line, no traceback."""
+"""User-facing errors: one line, no traceback. UserError is the job-side programs' own, so
+that the CLI prints theirs the same way."""
 
+from hpcansible_jobs.errors import ServiceUnreachable, UserError
 
-class UserError(Exception):
-    """An error the user can fix; printed as one line naming the file, key or job."""
-
-    exit_code = 2
+__all__ = ["ServiceUnreachable", "StepFailed", "UserError"]
 
 
 class StepFailed(UserError):

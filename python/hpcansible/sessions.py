@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import importlib
 import json
-import sys
 from pathlib import Path
 from typing import IO, Any
 
@@ -17,10 +17,18 @@ from hpcansible.paths import INVENTORY, PROJECT_ROOT, sessions_home
 COLLECTIONS = PROJECT_ROOT / "collections"
 
 
+@functools.cache
+def install_collection_loader() -> None:
+    """Make `ansible_collections.*` importable the way Ansible itself does: its collection
+    loader, over its configured collections paths with this checkout's collections/ first."""
+    from ansible.plugins.loader import init_plugin_loader
+
+    init_plugin_loader([str(COLLECTIONS)])
+
+
 def collection_module_utils(name: str = "recipes"):
     """A module of the collection's module_utils: the same code the playbooks run."""
-    if str(COLLECTIONS) not in sys.path:
-        sys.path.insert(0, str(COLLECTIONS))
+    install_collection_loader()
     return importlib.import_module(
         f"ansible_collections.hpcansible.hpc.plugins.module_utils.{name}"
     )

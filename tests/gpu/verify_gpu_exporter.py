@@ -1,6 +1,6 @@
 """Verify hpcansible's NVML GPU exporter on a real GPU, under a PyTorch bf16 matrix-product load.
 
-It starts `python -m hpcansible.gpu_exporter` on 127.0.0.1, scrapes it while the GPU is idle,
+It starts `python -m hpcansible_jobs.gpu_exporter` on 127.0.0.1, scrapes it while the GPU is idle,
 starts a bf16 matmul loop in a child process (torch, cuda:0) for --seconds, scrapes it under
 load, and prints, per reading, idle against load: utilisation, power, SM clock, memory used,
 temperature, the energy counter's increase, and the load process's own GPU memory
@@ -124,7 +124,7 @@ def run(seconds: float, size: int) -> tuple[dict[str, Any], list[str]]:
         [
             sys.executable,
             "-m",
-            "hpcansible.gpu_exporter",
+            "hpcansible_jobs.gpu_exporter",
             "--address",
             "127.0.0.1",
             "--port",

@@ -62,7 +62,7 @@ def test_dry_run_renders_the_gpu_exporter_the_gres_and_the_gpu_target(sessions):
     directory = SESSIONS / session_id
     script = directory / "jobs" / "service.sbatch"
     text = script.read_text()
-    exporter = f'-m hpcansible.gpu_exporter --address="${{node_address}}" --port={port} &'
+    exporter = f'-m hpcansible_jobs.gpu_exporter --address="${{node_address}}" --port={port} &'
     assert exporter in text
     assert text.index("cadvisor-standin") < text.index(exporter) < text.index("llama_cpp.server")
     assert "--n_gpu_layers -1" in text

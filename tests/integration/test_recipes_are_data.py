@@ -42,7 +42,7 @@ from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_loaders impo
     load_service,
 )
 from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_schema import RecipeError
-from hpcansible.bench import config as bench_config
+from hpcansible_jobs.bench import config as bench_config
 from testbed_support import PYTHON, ROOT, run, unique
 
 MISSING = object()

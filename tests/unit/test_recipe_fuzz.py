@@ -35,7 +35,7 @@ from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_prometheus i
 )
 from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_role_vars import role_vars
 from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_schema import RecipeError
-from hpcansible.bench.config import OPTIONS_BY_NAME
+from hpcansible_jobs.bench.config import OPTIONS_BY_NAME
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 

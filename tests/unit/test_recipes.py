@@ -25,7 +25,7 @@ from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_role_vars im
     role_vars,
 )
 from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_schema import RecipeError
-from hpcansible.bench.config import OPTIONS_BY_NAME
+from hpcansible_jobs.bench.config import OPTIONS_BY_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "recipes"
@@ -608,12 +608,12 @@ def test_unknown_benchmark_parameter_with_known_options(tmp_path: Path) -> None:
 def test_without_the_benchmark_client_package_client_recipes_are_refused_loudly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Never less checking in silence: without hpcansible.bench the client cannot be checked."""
-    monkeypatch.setitem(sys.modules, "hpcansible.bench", None)
+    """Never less checking in silence: without hpcansible_jobs.bench the client is not checked."""
+    monkeypatch.setitem(sys.modules, "hpcansible_jobs.bench", None)
     path = write(tmp_path, "client: {parameters: {requests: 4}}\n")
     message = recipe_error(load_client, path)
     assert message.startswith(f"{path}: client.parameters: cannot be checked")
-    assert "hpcansible.bench" in message
+    assert "hpcansible_jobs.bench" in message
 
 
 @pytest.mark.parametrize("name", ["endpoint", "output", "api", "session_id", "metrics_port"])

@@ -124,6 +124,6 @@ def test_the_cli_refuses_them_before_making_a_folder(tmp_path, monkeypatch) -> N
     from hpcansible.errors import UserError
 
     monkeypatch.setattr(sessions, "sessions_home", lambda: tmp_path)
-    with pytest.raises(UserError, match="session id '../escape'"):
+    with pytest.raises(UserError, match=r"session id '\.\./escape'"):
         sessions.claim_session("../escape")
     assert list(tmp_path.iterdir()) == []

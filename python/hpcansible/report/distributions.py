@@ -44,7 +44,7 @@ def from_aggregate(directory: Path) -> dict[str, Distribution]:
         data = read_json(directory / "aggregate.json")
     except UserError:
         return {}
-    from hpcansible.bench.histogram import LatencyHistogram
+    from hpcansible_jobs.bench.histogram import LatencyHistogram
 
     found = {}
     for metric in DISTRIBUTION_METRICS:

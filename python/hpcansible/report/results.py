@@ -325,7 +325,7 @@ def key_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
 def default_slo_attainment() -> float:
     """The client's default, for summaries written before it recorded its own
     (goodput.slo_attainment, goodput.met)."""
-    from hpcansible.bench.config import OPTIONS_BY_NAME
+    from hpcansible_jobs.bench.config import OPTIONS_BY_NAME
 
     option = OPTIONS_BY_NAME.get("slo_attainment")
     return float(option.default) if option is not None else 0.9

@@ -1,4 +1,5 @@
-"""`python -m hpcansible bench ...` and `python -m hpcansible bench merge DIR... --output DIR`.
+"""`python -m hpcansible_jobs.bench ...` (what the client job runs; `python -m hpcansible bench`
+is the same from the CLI) and `... merge DIR... --output DIR`.
 
 Every option is also a key of the --config YAML file (underscores instead of dashes);
 options given on the command line override the file. Both go through
@@ -11,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hpcansible.bench.config import OPTIONS, OPTIONS_BY_NAME, build_config, load_config_file
+from hpcansible_jobs.bench.config import OPTIONS, OPTIONS_BY_NAME, build_config, load_config_file
 
 DESCRIPTION = """Benchmark a service: closed loop (--concurrency) or open loop (--rate),
 recording TTFT, TPOT, ITL, E2E and E2E from the intended send time for every request."""
@@ -24,12 +25,12 @@ could not start (e.g. Redis refused the password); 2 usage or config error; 130
 interrupted (the outputs hold what was measured).
 
 examples:
-  python -m hpcansible bench --endpoint http://node1:11434 --api ollama --model llama3.2 \\
+  python -m hpcansible_jobs.bench --endpoint http://node1:11434 --api ollama --model llama3.2 \\
       --concurrency 1,4,16 --requests 200 --output results/
-  python -m hpcansible bench --config client.yml --output results/
-  python -m hpcansible bench --endpoint redis://:secret@node1:6379 --api redis \\
+  python -m hpcansible_jobs.bench --config client.yml --output results/
+  python -m hpcansible_jobs.bench --endpoint redis://:secret@node1:6379 --api redis \\
       --rate 5000 --duration 60 --redis-command mixed --output results/
-  python -m hpcansible bench merge job-*/results --output merged/
+  python -m hpcansible_jobs.bench merge job-*/results --output merged/
 """
 
 GROUP_TITLES = {
@@ -61,13 +62,31 @@ def _add_option(group: argparse._ArgumentGroup, name: str) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "bench",
-        help="benchmark a service (Ollama, OpenAI-compatible, HTTP, Redis)",
+    """`bench` as a subcommand of the CLI (`python -m hpcansible bench`)."""
+    add_arguments(
+        subparsers.add_parser(
+            "bench",
+            help="benchmark a service (Ollama, OpenAI-compatible, HTTP, Redis, databases)",
+            description=DESCRIPTION,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The client on its own (`python -m hpcansible_jobs.bench`), as jobs run it."""
+    parser = argparse.ArgumentParser(
+        prog="python -m hpcansible_jobs.bench",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         metavar="FILE",
@@ -107,14 +126,14 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from hpcansible.bench.runner import run_benchmark
+    from hpcansible_jobs.bench.runner import run_benchmark
 
     return run_benchmark(config_from_args(args))
 
 
 def run_merge(args: argparse.Namespace) -> int:
-    from hpcansible.bench import report
-    from hpcansible.bench.workers import merge_directories
+    from hpcansible_jobs.bench import report
+    from hpcansible_jobs.bench.workers import merge_directories
 
     summary = merge_directories(list(args.directories), args.output)
     if not args.quiet:

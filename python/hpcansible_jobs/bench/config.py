@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from hpcansible.bench.prompts import prompts_path
-from hpcansible.errors import UserError
+from hpcansible_jobs.bench.prompts import prompts_path
+from hpcansible_jobs.errors import UserError
 
 APIS = ("ollama", "openai", "http", "redis", "postgres", "mysql", "chroma")
 LLM_APIS = ("ollama", "openai")
@@ -635,7 +635,7 @@ def _check_combination(
     _check_sweep(parsed, place)
     if parsed.get("prompts"):
         prompts_path(parsed["prompts"], place("prompts"))
-    from hpcansible.bench.native import check_options  # native engines (issue 10)
+    from hpcansible_jobs.bench.native import check_options  # native engines (issue 10)
 
     check_options(parsed, place, api)
     return requests

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import Any
 
-from hpcansible.bench.apis.base import ApiClient
-from hpcansible.bench.config import BenchConfig
-from hpcansible.bench.recorder import Clock, Recorder
+from hpcansible_jobs.bench.apis.base import ApiClient
+from hpcansible_jobs.bench.config import BenchConfig
+from hpcansible_jobs.bench.recorder import Clock, Recorder
 
 MONITOR_INTERVAL_S = 0.25
 LAG_SAMPLE_INTERVAL_S = 0.01

@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from hpcansible.bench.recorder import NOT_SET, Recorder
+from hpcansible_jobs.bench.recorder import NOT_SET, Recorder
 
 PREFIX = "hpcansible_bench"
 # Seconds; covers a sub-millisecond cache hit up to a ten-minute generation.

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from hpcansible.bench.engine import RunOutcome
-from hpcansible.bench.histogram import LatencyHistogram
-from hpcansible.bench.recorder import NOT_SET, TOKEN_SOURCES
+from hpcansible_jobs.bench.engine import RunOutcome
+from hpcansible_jobs.bench.histogram import LatencyHistogram
+from hpcansible_jobs.bench.recorder import NOT_SET, TOKEN_SOURCES
 
 LATENCY_METRICS = ("ttft", "tpot", "itl", "e2e", "e2e_intended")
 # The client is flagged as the bottleneck above these (see client_health in the summary).

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpcansible.errors import UserError
+from hpcansible_jobs.errors import UserError
 
 # Single-token words in common LLM vocabularies (with a leading space).
 _WORD_TEXT = (

@@ -13,10 +13,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hpcansible.bench.engine import Snapshot
-from hpcansible.bench.metrics import LATENCY_METRICS, Aggregate
-from hpcansible.bench.summary import series_rows
-from hpcansible.errors import UserError
+from hpcansible_jobs.bench.engine import Snapshot
+from hpcansible_jobs.bench.metrics import LATENCY_METRICS, Aggregate
+from hpcansible_jobs.bench.summary import series_rows
+from hpcansible_jobs.errors import UserError
 
 SUMMARY = "summary.json"
 AGGREGATE = "aggregate.json"  # mergeable form (HdrHistograms, counters, series)

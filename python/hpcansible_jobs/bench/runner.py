@@ -19,26 +19,26 @@ from urllib.parse import urlsplit
 
 import uvloop
 
-from hpcansible import __version__
-from hpcansible.bench import report
-from hpcansible.bench.apis import make_client
-from hpcansible.bench.config import LLM_APIS, BenchConfig
-from hpcansible.bench.engine import LoadGenerator, RunOutcome, Snapshot, WorkerPlan
-from hpcansible.bench.gate import StartGate
-from hpcansible.bench.live import LiveMetrics, MetricsServer, RunState
-from hpcansible.bench.metrics import Aggregate, aggregate_run
-from hpcansible.bench.prompts import load_prompts
-from hpcansible.bench.recorder import write_records
-from hpcansible.bench.schedule import (
+from hpcansible_jobs import __version__
+from hpcansible_jobs.bench import report
+from hpcansible_jobs.bench.apis import make_client
+from hpcansible_jobs.bench.config import LLM_APIS, BenchConfig
+from hpcansible_jobs.bench.engine import LoadGenerator, RunOutcome, Snapshot, WorkerPlan
+from hpcansible_jobs.bench.gate import StartGate
+from hpcansible_jobs.bench.live import LiveMetrics, MetricsServer, RunState
+from hpcansible_jobs.bench.metrics import Aggregate, aggregate_run
+from hpcansible_jobs.bench.prompts import load_prompts
+from hpcansible_jobs.bench.recorder import write_records
+from hpcansible_jobs.bench.schedule import (
     NS_PER_S,
     arrival_offsets_ns,
     share,
     split_count,
     stream_start_offsets_ns,
 )
-from hpcansible.bench.summary import summarize
-from hpcansible.bench.sweep import SweepPlan, SweepPoint, plan_sweep, sweep_summary
-from hpcansible.errors import StepFailed
+from hpcansible_jobs.bench.summary import summarize
+from hpcansible_jobs.bench.sweep import SweepPlan, SweepPoint, plan_sweep, sweep_summary
+from hpcansible_jobs.errors import ServiceUnreachable
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # stopped by --max-error-rate, or no request succeeded
@@ -215,7 +215,7 @@ def run_step(
         state.set_step_running(config.step, True)
     try:
         if config.workers > 1:
-            from hpcansible.bench.workers import run_workers
+            from hpcansible_jobs.bench.workers import run_workers
 
             agg, target = run_workers(config, gate)
         else:
@@ -244,7 +244,7 @@ def exit_code_for(summaries: list[dict[str, Any]]) -> int:
 def run_benchmark(config: BenchConfig) -> int:
     """The whole command: live metrics up, wait for the service, run, linger."""
     # native engines (issue 10): the API's own load tool instead of the Python engine
-    from hpcansible.bench.native import resolve_engine, run_native
+    from hpcansible_jobs.bench.native import resolve_engine, run_native
 
     if resolve_engine(config) == "native":
         return run_native(config)
@@ -337,7 +337,7 @@ def wait_for_service(config: BenchConfig) -> None:
         except OSError as error:
             if time.monotonic() >= deadline:
                 reason = error.strerror or type(error).__name__
-                raise StepFailed(
+                raise ServiceUnreachable(
                     f"endpoint {host}:{port}: no connection after waiting "
                     f"{config.wait_for_service:g} s (wait_for_service): {reason}"
                 ) from None

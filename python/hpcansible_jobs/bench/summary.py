@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from hpcansible.bench.apis.base import EMPTY_RESPONSE
-from hpcansible.bench.config import OPTIONS_BY_NAME
-from hpcansible.bench.histogram import LatencyHistogram
-from hpcansible.bench.metrics import (
+from hpcansible_jobs.bench.apis.base import EMPTY_RESPONSE
+from hpcansible_jobs.bench.config import OPTIONS_BY_NAME
+from hpcansible_jobs.bench.histogram import LatencyHistogram
+from hpcansible_jobs.bench.metrics import (
     LATENCY_METRICS,
     MAX_CPU_PERCENT,
     MAX_DISPATCH_LAG_P99_MS,

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from hpcansible.bench.config import BenchConfig
-from hpcansible.bench.summary import DEFINITIONS, warning
+from hpcansible_jobs.bench.config import BenchConfig
+from hpcansible_jobs.bench.summary import DEFINITIONS, warning
 
 SINGLE_STEP = "run"
 # The knee: the last point before adding load stops paying. Between two neighbouring

@@ -24,13 +24,13 @@ from typing import Any
 
 import uvloop
 
-from hpcansible.bench import report
-from hpcansible.bench.config import BenchConfig, from_mapping_unchecked
-from hpcansible.bench.engine import RunOutcome, Snapshot
-from hpcansible.bench.gate import StartGate
-from hpcansible.bench.metrics import Aggregate
-from hpcansible.bench.summary import summarize
-from hpcansible.errors import StepFailed, UserError
+from hpcansible_jobs.bench import report
+from hpcansible_jobs.bench.config import BenchConfig, from_mapping_unchecked
+from hpcansible_jobs.bench.engine import RunOutcome, Snapshot
+from hpcansible_jobs.bench.gate import StartGate
+from hpcansible_jobs.bench.metrics import Aggregate
+from hpcansible_jobs.bench.summary import summarize
+from hpcansible_jobs.errors import ServiceUnreachable, UserError
 
 # Workers get this long to import, connect (and prefill Redis) before the run is abandoned.
 READY_TIMEOUT_S = 300.0
@@ -47,8 +47,8 @@ def worker_main(
     live_metrics: bool,
 ) -> None:
     """Entry point of worker process `worker` (runs in a spawned interpreter)."""
-    from hpcansible.bench.live import LiveMetrics
-    from hpcansible.bench.runner import build_plans, finish_process, make_generator
+    from hpcansible_jobs.bench.live import LiveMetrics
+    from hpcansible_jobs.bench.runner import build_plans, finish_process, make_generator
 
     try:
         config = from_mapping_unchecked(config_data)
@@ -163,7 +163,7 @@ def _wait_all_ready(pool: WorkerPool) -> None:
 def run_workers(config: BenchConfig, gate: StartGate) -> tuple[Aggregate, dict[str, Any]]:
     """Run one step in config.workers processes (they connect, then wait while this
     process waits for the start gate); merged aggregate and target."""
-    from hpcansible.bench.live import MULTIPROC_ENV
+    from hpcansible_jobs.bench.live import MULTIPROC_ENV
 
     live_metrics = config.metrics_port is not None and MULTIPROC_ENV in os.environ
     pools: list[WorkerPool] = []
@@ -215,7 +215,7 @@ def run_workers(config: BenchConfig, gate: StartGate) -> tuple[Aggregate, dict[s
                         continue
                     kind, payload = message
                     if kind != "done":
-                        raise StepFailed(str(payload))
+                        raise ServiceUnreachable(str(payload))
                     results[w] = payload
                 snapshot = pool.snapshot()
                 snapshot.elapsed_s = max(0.0, (time.perf_counter_ns() - start_at) / 1e9)

@@ -1,6 +1,6 @@
 """hpcansible's NVML GPU exporter: the GPU sidecar of a service job where no dcgm-exporter exists.
 
-`python -m hpcansible.gpu_exporter --address ADDR --port 9400` serves, for the GPUs SLURM gave
+`python -m hpcansible_jobs.gpu_exporter --address ADDR --port 9400` serves, for the GPUs SLURM gave
 the job, the metric names, units and labels of NVIDIA's dcgm-exporter (its default-counters.csv)
 so that queries and dashboards written for dcgm-exporter work unchanged:
 

@@ -1,3 +1,3 @@
-from hpcansible.gpu_exporter.server import main
+from hpcansible_jobs.gpu_exporter.server import main
 
 raise SystemExit(main())

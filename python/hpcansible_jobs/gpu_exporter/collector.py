@@ -19,11 +19,11 @@ from typing import Any
 
 from prometheus_client.metrics_core import Metric
 
-from hpcansible.gpu_exporter import EXPORTER_NAME
-from hpcansible.gpu_exporter.job_processes import JobProcesses
-from hpcansible.gpu_exporter.selection import Device, Selection, select
+from hpcansible_jobs.gpu_exporter import EXPORTER_NAME
+from hpcansible_jobs.gpu_exporter.job_processes import JobProcesses
+from hpcansible_jobs.gpu_exporter.selection import Device, Selection, select
 
-log = logging.getLogger("hpcansible.gpu_exporter")
+log = logging.getLogger("hpcansible_jobs.gpu_exporter")
 
 MIB = 1024 * 1024
 GPU_LABELS = ("gpu", "UUID", "pci_bus_id", "device", "modelName", "Hostname", "hpc_job")

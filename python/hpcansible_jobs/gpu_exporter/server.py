@@ -1,7 +1,7 @@
-"""`python -m hpcansible.gpu_exporter`: serve the job's GPU metrics on ADDRESS:PORT/metrics.
+"""`python -m hpcansible_jobs.gpu_exporter`: serve the job's GPU metrics on ADDRESS:PORT/metrics.
 
-    python -m hpcansible.gpu_exporter --address "${node_address}" --port 9400
-    python -m hpcansible.gpu_exporter --once          # one scrape to stdout, then exit
+    python -m hpcansible_jobs.gpu_exporter --address "${node_address}" --port 9400
+    python -m hpcansible_jobs.gpu_exporter --once          # one scrape to stdout, then exit
 
 It ends on SIGTERM or SIGINT (scancel, the job script's end) with status 0.
 """
@@ -17,18 +17,18 @@ import threading
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from hpcansible.gpu_exporter import DEFAULT_PORT, EXPORTER_NAME
-from hpcansible.gpu_exporter.collector import GpuCollector
-from hpcansible.gpu_exporter.exposition import CONTENT_TYPE, render
-from hpcansible.gpu_exporter.selection import job_selection
-from hpcansible.gpu_exporter.xid import start_xid_thread
+from hpcansible_jobs.gpu_exporter import DEFAULT_PORT, EXPORTER_NAME
+from hpcansible_jobs.gpu_exporter.collector import GpuCollector
+from hpcansible_jobs.gpu_exporter.exposition import CONTENT_TYPE, render
+from hpcansible_jobs.gpu_exporter.selection import job_selection
+from hpcansible_jobs.gpu_exporter.xid import start_xid_thread
 
-log = logging.getLogger("hpcansible.gpu_exporter")
+log = logging.getLogger("hpcansible_jobs.gpu_exporter")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m hpcansible.gpu_exporter",
+        prog="python -m hpcansible_jobs.gpu_exporter",
         description="GPU metrics of a SLURM job, with dcgm-exporter's names, from NVML.",
     )
     parser.add_argument(

@@ -13,9 +13,9 @@ import threading
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
-from hpcansible.gpu_exporter.collector import Gpu
+from hpcansible_jobs.gpu_exporter.collector import Gpu
 
-log = logging.getLogger("hpcansible.gpu_exporter")
+log = logging.getLogger("hpcansible_jobs.gpu_exporter")
 
 WAIT_MS = 1000
 

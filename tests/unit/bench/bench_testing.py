@@ -23,7 +23,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
-from hpcansible.bench import cli as bench_cli
+from hpcansible_jobs.bench import cli as bench_cli
 
 TOKEN_GAP_S = 0.002
 PROMPT_TOKENS = 7

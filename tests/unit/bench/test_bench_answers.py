@@ -14,8 +14,8 @@ from bench_testing import (
     TEMPLATE_TOKENS_PER_MESSAGE,
     nousage_prompt_tokens,
 )
-from hpcansible.bench.metrics import Aggregate
-from hpcansible.bench.summary import run_warnings, summarize, tokens_json
+from hpcansible_jobs.bench.metrics import Aggregate
+from hpcansible_jobs.bench.summary import run_warnings, summarize, tokens_json
 
 
 def records(out: Path) -> list[dict]:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 from bench_testing import parse_bench_args
-from hpcansible.bench.cli import config_from_args
-from hpcansible.bench.config import build_config, check_parameters, parse_slo
-from hpcansible.bench.sweep import plan_sweep
 from hpcansible.errors import UserError
+from hpcansible_jobs.bench.cli import config_from_args
+from hpcansible_jobs.bench.config import build_config, check_parameters, parse_slo
+from hpcansible_jobs.bench.sweep import plan_sweep
 
 BASE = {"endpoint": "http://127.0.0.1:1", "api": "openai", "output": "/tmp/x"}
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from bench_testing import PROMPT_TOKENS, free_port, parse_bench_args, scrape_until
-from hpcansible.bench.live import LiveMetrics
-from hpcansible.bench.recorder import Recorder
+from hpcansible_jobs.bench.live import LiveMetrics
+from hpcansible_jobs.bench.recorder import Recorder
 
 
 def records(out: Path) -> list[dict]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from bench_testing import free_port, scrape_until
-from hpcansible.bench.gate import StartGate, read_gate_file
+from hpcansible_jobs.bench.gate import StartGate, read_gate_file
 
 RELEASED_AT = "2026-01-01T12:00:00.000Z"
 WAITING = 'hpcansible_bench_gate_open{session_id="local"} 0.0'

@@ -7,12 +7,12 @@ from array import array
 from pathlib import Path
 
 import pytest
-from hpcansible.bench import report
-from hpcansible.bench.engine import RunOutcome, WorkerPlan
-from hpcansible.bench.histogram import LatencyHistogram
-from hpcansible.bench.metrics import Aggregate, aggregate_run
-from hpcansible.bench.recorder import Clock, Recorder, write_records
-from hpcansible.bench.summary import summarize
+from hpcansible_jobs.bench import report
+from hpcansible_jobs.bench.engine import RunOutcome, WorkerPlan
+from hpcansible_jobs.bench.histogram import LatencyHistogram
+from hpcansible_jobs.bench.metrics import Aggregate, aggregate_run
+from hpcansible_jobs.bench.recorder import Clock, Recorder, write_records
+from hpcansible_jobs.bench.summary import summarize
 
 MS = 1_000_000
 START = 10_000 * MS  # monotonic ns of the run start

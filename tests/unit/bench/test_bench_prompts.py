@@ -7,15 +7,15 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from hpcansible.bench.config import build_config
-from hpcansible.bench.prompts import (
+from hpcansible.errors import UserError
+from hpcansible_jobs.bench.config import build_config
+from hpcansible_jobs.bench.prompts import (
     BUILTIN_SETS,
     DATA_DIR,
     load_jsonl_prompts,
     load_prompts,
     prompts_path,
 )
-from hpcansible.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[3]
 BASE = {"endpoint": "http://127.0.0.1:1", "api": "openai", "output": "/tmp/x"}
@@ -39,9 +39,9 @@ def test_the_default_set_is_a_few_hundred_varied_prompts() -> None:
 
 def test_the_set_is_installed_as_package_data() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    patterns = pyproject["tool"]["setuptools"]["package-data"]["hpcansible.bench"]
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["hpcansible_jobs.bench"]
     assert DATA_DIR / "default.jsonl" in DATA_DIR.parent.glob(patterns[0])
-    assert DATA_DIR == ROOT / "python" / "hpcansible" / "bench" / "data"
+    assert DATA_DIR == ROOT / "python" / "hpcansible_jobs" / "bench" / "data"
 
 
 def test_prompts_are_picked_with_the_seed() -> None:

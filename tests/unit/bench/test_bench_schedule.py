@@ -6,7 +6,7 @@ import statistics
 from itertools import pairwise
 
 import pytest
-from hpcansible.bench.schedule import (
+from hpcansible_jobs.bench.schedule import (
     NS_PER_S,
     arrival_offsets_ns,
     share,

@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 from bench_testing import free_port, scrape_until
-from hpcansible.bench.config import build_config
-from hpcansible.bench.sweep import (
+from hpcansible.errors import UserError
+from hpcansible_jobs.bench.config import build_config
+from hpcansible_jobs.bench.sweep import (
     SweepPoint,
     find_knee,
     find_max_load_meeting_slo,
     plan_sweep,
     sweep_summary,
 )
-from hpcansible.errors import UserError
 
 BASE = {"endpoint": "http://127.0.0.1:1", "api": "openai", "output": "/tmp/x"}
 

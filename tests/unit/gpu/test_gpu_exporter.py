@@ -15,11 +15,11 @@ from types import SimpleNamespace
 
 import pytest
 from fake_nvml import MIB, FakeGpu, install, pynvml
-from hpcansible.gpu_exporter.collector import GPU_LABELS, GpuCollector
-from hpcansible.gpu_exporter.exposition import render
-from hpcansible.gpu_exporter.job_processes import JobProcesses
-from hpcansible.gpu_exporter.selection import job_selection
-from hpcansible.gpu_exporter.xid import watch_xids
+from hpcansible_jobs.gpu_exporter.collector import GPU_LABELS, GpuCollector
+from hpcansible_jobs.gpu_exporter.exposition import render
+from hpcansible_jobs.gpu_exporter.job_processes import JobProcesses
+from hpcansible_jobs.gpu_exporter.selection import job_selection
+from hpcansible_jobs.gpu_exporter.xid import watch_xids
 from prometheus_client.parser import text_string_to_metric_families
 
 PROJECT = Path(__file__).resolve().parents[3]
@@ -326,7 +326,7 @@ def test_the_exporter_process_serves_on_the_given_address_without_a_gpu():
     port = free_port()
     process = subprocess.Popen(
         [
-            *(sys.executable, "-m", "hpcansible.gpu_exporter"),
+            *(sys.executable, "-m", "hpcansible_jobs.gpu_exporter"),
             *("--address", "127.0.0.1", "--port", str(port), "--job-id", "77"),
         ],
         # An empty CUDA_VISIBLE_DEVICES hides every GPU, also on a machine that has one.
@@ -364,7 +364,7 @@ def test_the_exporter_runs_with_prometheus_client_alone(tmp_path):
     packages.mkdir()
     (packages / "prometheus_client").symlink_to(Path(prometheus_client.__file__).parent)
     done = subprocess.run(
-        [sys.executable, "-S", "-m", "hpcansible.gpu_exporter", "--once", "--job-id", "5"],
+        [sys.executable, "-S", "-m", "hpcansible_jobs.gpu_exporter", "--once", "--job-id", "5"],
         env={"PATH": os.environ["PATH"], "PYTHONPATH": f"{PROJECT / 'python'}:{packages}"},
         capture_output=True,
         text=True,

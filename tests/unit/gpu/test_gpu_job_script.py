@@ -26,7 +26,7 @@ PROJECT = Path(__file__).resolve().parents[3]
 JOB_TEMPLATE = PROJECT / "roles" / "session_job" / "templates" / "job.sbatch.j2"
 TARGETS_TEMPLATE = PROJECT / "playbooks" / "session" / "targets.yml.j2"
 CADVISOR = 'cadvisor --port=8080 --listen_ip="${node_address}"'
-GPU_EXPORTER = 'python3 -m hpcansible.gpu_exporter --address="${node_address}" --port=9400'
+GPU_EXPORTER = 'python3 -m hpcansible_jobs.gpu_exporter --address="${node_address}" --port=9400'
 
 
 def environment() -> jinja2.Environment:

@@ -8,9 +8,9 @@ The load test with PyTorch is tests/gpu/verify_gpu_exporter.py.
 from __future__ import annotations
 
 import pytest
-from hpcansible.gpu_exporter.collector import GpuCollector
-from hpcansible.gpu_exporter.exposition import render
-from hpcansible.gpu_exporter.selection import job_selection
+from hpcansible_jobs.gpu_exporter.collector import GpuCollector
+from hpcansible_jobs.gpu_exporter.exposition import render
+from hpcansible_jobs.gpu_exporter.selection import job_selection
 from prometheus_client.parser import text_string_to_metric_families
 
 pynvml = pytest.importorskip("pynvml", reason="nvidia-ml-py is not installed (pip install .[gpu])")

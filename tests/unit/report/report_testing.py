@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from hpcansible.bench.histogram import LatencyHistogram
+from hpcansible_jobs.bench.histogram import LatencyHistogram
 
 START = 1_767_000_000.0  # epoch seconds of the first request's send
 GAP_MS = 250.0  # between sends

@@ -2,31 +2,31 @@
 
 from __future__ import annotations
 
-from hpcansible.bench.apis.base import ApiClient
-from hpcansible.bench.config import BenchConfig
-from hpcansible.bench.prompts import Prompt
+from hpcansible_jobs.bench.apis.base import ApiClient
+from hpcansible_jobs.bench.config import BenchConfig
+from hpcansible_jobs.bench.prompts import Prompt
 
 
 def make_client(config: BenchConfig, prompts: list[Prompt] | None = None) -> ApiClient:
     """The client for `config.api`; LLM clients need the prompt list."""
     if config.api == "ollama":
-        from hpcansible.bench.apis.ollama import OllamaClient
+        from hpcansible_jobs.bench.apis.ollama import OllamaClient
 
         return OllamaClient(config, prompts or [])
     if config.api == "openai":
-        from hpcansible.bench.apis.openai import OpenAiClient
+        from hpcansible_jobs.bench.apis.openai import OpenAiClient
 
         return OpenAiClient(config, prompts or [])
     if config.api == "http":
-        from hpcansible.bench.apis.http import HttpClient
+        from hpcansible_jobs.bench.apis.http import HttpClient
 
         return HttpClient(config)
     if config.api == "redis":
-        from hpcansible.bench.apis.redis import RedisClient
+        from hpcansible_jobs.bench.apis.redis import RedisClient
 
         return RedisClient(config)
     if config.api == "chroma":  # issue 10: a vector database, on the Python engine
-        from hpcansible.bench.apis.chroma import ChromaClient
+        from hpcansible_jobs.bench.apis.chroma import ChromaClient
 
         return ChromaClient(config)
     raise ValueError(f"unknown api {config.api}")

@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from hpcansible.bench.config import BenchConfig
-from hpcansible.bench.recorder import Recorder
+from hpcansible_jobs.bench.config import BenchConfig
+from hpcansible_jobs.bench.recorder import Recorder
 
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "*/*"}
 

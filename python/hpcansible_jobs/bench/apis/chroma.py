@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from yarl import URL
 
-from hpcansible.bench.apis.base import (
+from hpcansible_jobs.bench.apis.base import (
     ERROR_DETAIL_CHARS,
     JSON_HEADERS,
     HttpApiClient,
@@ -31,10 +31,10 @@ from hpcansible.bench.apis.base import (
     record_cancelled,
     record_failure,
 )
-from hpcansible.bench.apis.redis import is_set_request
-from hpcansible.bench.config import BenchConfig
-from hpcansible.bench.recorder import Recorder
-from hpcansible.errors import StepFailed
+from hpcansible_jobs.bench.apis.redis import is_set_request
+from hpcansible_jobs.bench.config import BenchConfig
+from hpcansible_jobs.bench.recorder import Recorder
+from hpcansible_jobs.errors import ServiceUnreachable
 
 DATABASE_PATH = "/api/v2/tenants/default_tenant/databases/default_database"
 COLLECTION = "hpcansible_bench"
@@ -81,19 +81,21 @@ class ChromaClient(HttpApiClient):
             ) as response:
                 text = await response.text()
                 if response.status >= 300:
-                    raise StepFailed(
+                    raise ServiceUnreachable(
                         f"endpoint {self._host()}: Chroma answered HTTP {response.status} to "
                         f"{url.rsplit('/', 1)[-1]} ({text[:ERROR_DETAIL_CHARS].strip()})"
                     )
                 return json.loads(text) if text else None
         except (OSError, TimeoutError) as error:
-            raise StepFailed(f"endpoint {self._host()}: cannot reach Chroma ({error})") from None
+            raise ServiceUnreachable(
+                f"endpoint {self._host()}: cannot reach Chroma ({error})"
+            ) from None
 
     async def start(self) -> None:
         self.session = make_http_session(self.config)
         try:
             await self._prepare()
-        except StepFailed:
+        except ServiceUnreachable:
             await self.session.close()
             raise
 

@@ -7,7 +7,7 @@ from time import perf_counter_ns
 from typing import Any
 from urllib.parse import urlsplit
 
-from hpcansible.bench.apis.base import (
+from hpcansible_jobs.bench.apis.base import (
     ERROR_DETAIL_CHARS,
     HttpApiClient,
     classify_error,
@@ -16,7 +16,7 @@ from hpcansible.bench.apis.base import (
     record_cancelled,
     record_failure,
 )
-from hpcansible.bench.recorder import Recorder
+from hpcansible_jobs.bench.recorder import Recorder
 
 
 class HttpClient(HttpApiClient):

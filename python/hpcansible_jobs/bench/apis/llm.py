@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from hpcansible.bench.apis.base import (
+from hpcansible_jobs.bench.apis.base import (
     BROKEN_STREAM,
     EMPTY_RESPONSE,
     ERROR_DETAIL_CHARS,
@@ -23,9 +23,9 @@ from hpcansible.bench.apis.base import (
     record_cancelled,
     record_failure,
 )
-from hpcansible.bench.config import BenchConfig
-from hpcansible.bench.prompts import Prompt
-from hpcansible.bench.recorder import (
+from hpcansible_jobs.bench.config import BenchConfig
+from hpcansible_jobs.bench.prompts import Prompt
+from hpcansible_jobs.bench.recorder import (
     SOURCE_CHUNKS,
     SOURCE_SERVER,
     SOURCE_TOKENIZE,

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hpcansible.bench.apis.base import join_url
-from hpcansible.bench.apis.llm import StreamingLlmClient, StreamResult, merge_body
-from hpcansible.bench.prompts import Prompt
+from hpcansible_jobs.bench.apis.base import join_url
+from hpcansible_jobs.bench.apis.llm import StreamingLlmClient, StreamResult, merge_body
+from hpcansible_jobs.bench.prompts import Prompt
 
 SERVER_TIMINGS = (
     "total_duration",

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 import redis.asyncio.connection as redis_connection
 import redis.exceptions as redis_errors
 
-from hpcansible.bench.apis.base import (
+from hpcansible_jobs.bench.apis.base import (
     CONNECT,
     OTHER,
     TIMEOUT,
@@ -26,9 +26,9 @@ from hpcansible.bench.apis.base import (
     record_cancelled,
     record_failure,
 )
-from hpcansible.bench.config import BenchConfig
-from hpcansible.bench.recorder import Recorder
-from hpcansible.errors import StepFailed
+from hpcansible_jobs.bench.config import BenchConfig
+from hpcansible_jobs.bench.recorder import Recorder
+from hpcansible_jobs.errors import ServiceUnreachable
 
 KEY_STRIDE = 2_654_435_761  # prime, larger than any allowed keyspace: a full permutation
 PREFILL_BATCH = 1000
@@ -106,7 +106,7 @@ class RedisClient(ApiClient):
                     await pipe.execute()
         except redis_errors.RedisError as error:
             host = urlsplit(self.config.endpoint).netloc.rpartition("@")[2]
-            raise StepFailed(
+            raise ServiceUnreachable(
                 f"endpoint {host}: cannot prefill Redis keys ({type(error).__name__}: {error})"
             ) from None
 

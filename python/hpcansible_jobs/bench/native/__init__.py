@@ -25,9 +25,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hpcansible.errors import UserError
+from hpcansible_jobs.errors import UserError
 
-# The API's tool, by module name under hpcansible.bench.native.
+# The API's tool, by module name under hpcansible_jobs.bench.native.
 NATIVE_TOOLS = {
     "redis": "redis_benchmark",
     "http": "wrk",
@@ -83,7 +83,7 @@ def tool_module(api: str) -> Any:
     """The module of the API's native tool."""
     import importlib
 
-    return importlib.import_module(f"hpcansible.bench.native.{NATIVE_TOOLS[api]}")
+    return importlib.import_module(f"hpcansible_jobs.bench.native.{NATIVE_TOOLS[api]}")
 
 
 def check_options(parsed: Mapping[str, Any], place: Callable[[str], str], api: str | None) -> None:
@@ -130,6 +130,6 @@ def resolve_engine(config: Any) -> str:
 
 def run_native(config: Any) -> int:
     """Run the benchmark with the API's native tool (see bench/native/run.py)."""
-    from hpcansible.bench.native.run import run_native_benchmark
+    from hpcansible_jobs.bench.native.run import run_native_benchmark
 
     return run_native_benchmark(config)

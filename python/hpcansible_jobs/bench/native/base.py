@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from hpcansible.bench.histogram import LatencyHistogram
-from hpcansible.errors import UserError
+from hpcansible_jobs.bench.histogram import LatencyHistogram
+from hpcansible_jobs.errors import UserError
 
 SECRET_ENV = "HPCANSIBLE_SECRET"
 DEFAULT_DATABASE = "bench"

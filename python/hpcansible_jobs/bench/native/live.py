@@ -18,8 +18,8 @@ import threading
 
 from prometheus_client import Gauge
 
-from hpcansible.bench.live import PREFIX, LiveMetrics
-from hpcansible.bench.native.base import LiveSample
+from hpcansible_jobs.bench.live import PREFIX, LiveMetrics
+from hpcansible_jobs.bench.native.base import LiveSample
 
 
 class NativeLive:

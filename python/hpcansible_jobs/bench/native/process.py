@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hpcansible.bench.native.base import Execution, Invocation, ToolFailed
+from hpcansible_jobs.bench.native.base import Execution, Invocation, ToolFailed
 
 SECRET_ARGV_SOURCE = Path(__file__).with_name("secret_argv.c")
 LINE_END = re.compile(r"[\r\n]")
@@ -179,7 +179,7 @@ def run_quietly(invocation: Invocation, what: str, cwd: Path | None = None) -> E
     if done.interrupted:
         raise KeyboardInterrupt
     if done.returncode != 0:
-        from hpcansible.bench.native.base import tail
+        from hpcansible_jobs.bench.native.base import tail
 
         raise ToolFailed(
             f"{what} failed (exit {done.returncode}): {tail(done.stderr or done.stdout)}"

@@ -21,9 +21,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hpcansible.bench.config import DEFAULT_REQUESTS, BenchConfig
-from hpcansible.bench.histogram import LatencyHistogram
-from hpcansible.bench.native.base import (
+from hpcansible_jobs.bench.config import DEFAULT_REQUESTS, BenchConfig
+from hpcansible_jobs.bench.histogram import LatencyHistogram
+from hpcansible_jobs.bench.native.base import (
     NUMBER,
     SECRET_ENV,
     Execution,
@@ -38,8 +38,8 @@ from hpcansible.bench.native.base import (
     tail,
     tool_version,
 )
-from hpcansible.bench.summary import warning
-from hpcansible.errors import UserError
+from hpcansible_jobs.bench.summary import warning
+from hpcansible_jobs.errors import UserError
 
 PROGRAM = "redis-benchmark"
 TOOL = "redis-benchmark"
@@ -60,7 +60,7 @@ UNSUPPORTED = {
     "timeout": "redis-benchmark has no request timeout",
 }
 LIVE = re.compile(
-    rf"^\s*(?P<test>[^:]+): rps=(?P<rps>{NUMBER}) \(overall: (?:{NUMBER}|inf|nan|-?nan)\) "
+    rf"^\s*(?P<test>[^:]+): rps=(?P<rps>{NUMBER}) \(overall: (?P<overall>{NUMBER}|inf|-?nan)\) "
     rf"avg_msec=(?P<avg>{NUMBER}|nan|-?nan)"
 )
 BLOCK = re.compile(r"^====== (?P<test>.+?) ======\s*$", re.MULTILINE)
@@ -152,28 +152,43 @@ def describe(config: BenchConfig) -> dict[str, Any]:
 
 
 class LiveParser:
-    """`SET: rps=57160.0 (overall: 72908.2) avg_msec=0.076 (overall: 0.076)` every 250 ms:
-    operations since the previous line are the current rate times the time between them."""
+    """`SET: rps=57160.0 (overall: 72908.2) avg_msec=0.076 (overall: 0.076)` every 250 ms.
+
+    The overall rate is the test's requests so far over its time so far: their product,
+    capped at the test's request count, is what it has done, so that the live counter never
+    runs ahead of the tool's own total (the step's end adds what the lines missed)."""
 
     def __init__(self, config: BenchConfig) -> None:
+        self.per_test = config.requests or DEFAULT_REQUESTS
         self.last = time.monotonic()
+        self.test = ""
+        self.test_started = self.last
+        self.counted = 0.0
 
     def started(self, _pid: int) -> None:
-        self.last = time.monotonic()
+        self.last = self.test_started = time.monotonic()
 
     def feed(self, line: str) -> LiveSample | None:
         match = LIVE.match(line)
         if match is None:
             return None
         now = time.monotonic()
-        elapsed, self.last = now - self.last, now
-        rps = float(match["rps"])
+        test = match["test"].strip()
+        if test != self.test:  # a new test began after the previous line
+            self.test, self.test_started, self.counted = test, self.last, 0.0
+        self.last = now
+        overall = match["overall"]
+        done = self.counted
+        if "inf" not in overall and "nan" not in overall:
+            done = min(float(self.per_test), float(overall) * (now - self.test_started))
+        completed = max(0.0, done - self.counted)
+        self.counted += completed
         avg = match["avg"]
         return LiveSample(
-            completed=rps * elapsed,
-            throughput=rps,
+            completed=completed,
+            throughput=float(match["rps"]),
             latency_mean_ms=float(avg) if "nan" not in avg else None,
-            test=match["test"].strip(),
+            test=test,
         )
 
 

@@ -25,17 +25,17 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from hpcansible.bench import report
-from hpcansible.bench.config import BenchConfig
-from hpcansible.bench.gate import StartGate
-from hpcansible.bench.histogram import LatencyHistogram
-from hpcansible.bench.live import LiveMetrics, MetricsServer, RunState
-from hpcansible.bench.metrics import Aggregate, empty_series_row
-from hpcansible.bench.native import tool_module
-from hpcansible.bench.native.base import Execution, LiveSample, ToolFailed, ToolResult
-from hpcansible.bench.native.live import NativeLive
-from hpcansible.bench.native.process import execute, run_quietly
-from hpcansible.bench.runner import (
+from hpcansible_jobs.bench import report
+from hpcansible_jobs.bench.config import BenchConfig
+from hpcansible_jobs.bench.gate import StartGate
+from hpcansible_jobs.bench.histogram import LatencyHistogram
+from hpcansible_jobs.bench.live import LiveMetrics, MetricsServer, RunState
+from hpcansible_jobs.bench.metrics import Aggregate, empty_series_row
+from hpcansible_jobs.bench.native import tool_module
+from hpcansible_jobs.bench.native.base import Execution, LiveSample, ToolFailed, ToolResult
+from hpcansible_jobs.bench.native.live import NativeLive
+from hpcansible_jobs.bench.native.process import execute, run_quietly
+from hpcansible_jobs.bench.runner import (
     EXIT_INTERRUPTED,
     asked_load,
     exit_code_for,
@@ -43,9 +43,9 @@ from hpcansible.bench.runner import (
     summary_extra,
     wait_for_service,
 )
-from hpcansible.bench.summary import DEFINITIONS, summarize
-from hpcansible.bench.sweep import SweepPlan, SweepPoint, plan_sweep, sweep_summary
-from hpcansible.errors import StepFailed
+from hpcansible_jobs.bench.summary import DEFINITIONS, summarize
+from hpcansible_jobs.bench.sweep import SweepPlan, SweepPoint, plan_sweep, sweep_summary
+from hpcansible_jobs.errors import ServiceUnreachable
 
 TOOL_FAILED = "tool_failed"
 NATIVE_DEFINITIONS = {
@@ -62,8 +62,8 @@ NATIVE_DEFINITIONS = {
 }
 
 
-def _missing_tool(tool: ModuleType, api: str) -> StepFailed:
-    return StepFailed(
+def _missing_tool(tool: ModuleType, api: str) -> ServiceUnreachable:
+    return ServiceUnreachable(
         f"{tool.PROGRAM}: not found on PATH (the native engine for --api {api}); install "
         f"{tool.PACKAGE}" + (" or use engine: python" if api in ("redis", "http") else "")
     )
@@ -307,7 +307,7 @@ def run_native_benchmark(config: BenchConfig) -> int:
         try:
             code = native.run()
         except ToolFailed as error:
-            raise StepFailed(f"{native.tool.PROGRAM}: {error}") from None
+            raise ServiceUnreachable(f"{native.tool.PROGRAM}: {error}") from None
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
         if native.server is not None and config.linger > 0 and code != EXIT_INTERRUPTED:

@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hpcansible.bench.config import DEFAULT_REQUESTS, BenchConfig
-from hpcansible.bench.native.base import (
+from hpcansible_jobs.bench.config import DEFAULT_REQUESTS, BenchConfig
+from hpcansible_jobs.bench.native.base import (
     DEFAULT_DATABASE,
     DEFAULT_USER,
     NUMBER,

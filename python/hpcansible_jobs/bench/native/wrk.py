@@ -23,8 +23,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hpcansible.bench.config import BenchConfig
-from hpcansible.bench.native.base import (
+from hpcansible_jobs.bench.config import BenchConfig
+from hpcansible_jobs.bench.native.base import (
     Execution,
     Invocation,
     LiveSample,
@@ -35,7 +35,7 @@ from hpcansible.bench.native.base import (
     tool_version,
     write_private,
 )
-from hpcansible.errors import UserError
+from hpcansible_jobs.errors import UserError
 
 PROGRAM = "wrk"
 TOOL = "wrk"

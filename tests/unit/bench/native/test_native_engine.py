@@ -11,14 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
-from hpcansible.bench.config import build_config, check_parameters
-from hpcansible.bench.native import resolve_engine
-from hpcansible.bench.native.base import Invocation
-from hpcansible.bench.native.process import execute
-from hpcansible.bench.native.redis_benchmark import invocation
-from hpcansible.bench.runner import run_benchmark
-from hpcansible.bench.sweep import plan_sweep
 from hpcansible.errors import UserError
+from hpcansible_jobs.bench.config import build_config, check_parameters
+from hpcansible_jobs.bench.native import resolve_engine
+from hpcansible_jobs.bench.native.base import Invocation
+from hpcansible_jobs.bench.native.process import execute
+from hpcansible_jobs.bench.native.redis_benchmark import invocation
+from hpcansible_jobs.bench.runner import run_benchmark
+from hpcansible_jobs.bench.sweep import plan_sweep
 
 
 def config(api: str, endpoint: str, **values):

@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from hpcansible.bench.config import build_config
-from hpcansible.bench.native import pgbench, redis_benchmark, sysbench, wrk
-from hpcansible.bench.native.base import Execution, ToolFailed
+from hpcansible_jobs.bench.config import build_config
+from hpcansible_jobs.bench.native import pgbench, redis_benchmark, sysbench, wrk
+from hpcansible_jobs.bench.native.base import Execution, ToolFailed
 
 FIXTURES = Path(__file__).with_name("fixtures")
 
