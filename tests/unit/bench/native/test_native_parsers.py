@@ -60,6 +60,19 @@ def test_redis_benchmark_progress_line_is_a_live_sample() -> None:
     assert parser.feed("====== SET ======") is None
 
 
+def test_redis_benchmark_live_count_never_runs_ahead_of_the_tests_requests() -> None:
+    parser = redis_benchmark.LiveParser(
+        config("redis", "redis://h:6379", tests="set", requests=100)
+    )
+    parser.started(0)
+    parser.last -= 10  # the test began 10 s ago: its overall rates below mean far more
+    counted = [
+        parser.feed(f"SET: rps=9000.0 (overall: {rate}) avg_msec=0.076 (overall: 0.076)").completed
+        for rate in ("9000.0", "9500.0", "inf")
+    ]
+    assert sum(counted) == 100 and counted[-1] == 0
+
+
 def test_redis_benchmark_command_has_the_placeholder_not_the_password() -> None:
     cfg = config("redis", "redis://:s3cret@node1:6380", tests="set,get", concurrency=4,
                  pipeline=8, value_size=512, requests=1000)  # fmt: skip
