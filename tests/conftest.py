@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from hpcansible.sessions import install_collection_loader
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
