@@ -85,8 +85,10 @@ build: venv
 	rm -rf build/collection && mkdir -p build/collection
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path build/collection .
 
+# The default session; once its client has finished, the report (live), and the session left
+# running so that the tunnel it prints shows Prometheus (`python -m hpcansible stop ID` ends it).
 demo: testbed
-	$(PY) -m hpcansible run
+	$(PY) -m hpcansible run --report
 
 test: system-packages venv lint unit testbed integration molecule build
 

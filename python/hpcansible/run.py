@@ -66,6 +66,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="stay until the client finishes, then collect the results and end the session",
     )
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="stay until the client finishes, write the report (live) and leave the session "
+        "running for the tunnel (`stop` ends it)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="show Ansible's output live")
     parser.set_defaults(func=run)
 
@@ -180,6 +186,11 @@ def run(args: argparse.Namespace) -> int:
             if args.wait:
                 min_success = loaded["client"].get("min_success_rate", 0.95)
                 record = wait_for_client(session_id, profile, directory, interrupt, min_success)
+            elif args.report:
+                wait_for_summary(session_id, profile, directory, interrupt)
+                if not interrupt():
+                    write_report_or_warn(directory)  # live: the session keeps running
+                    record = read_record(directory)
         if interrupt():
             cancel_interrupted(session_id, profile, directory, interrupt.signal_name)
             return 130
@@ -225,11 +236,11 @@ def keep_tunnel_open(directory: Path, record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def wait_for_client(
-    session_id: str, profile: Path, directory: Path, interrupt: Interrupt, min_success: float
-) -> dict[str, Any]:
-    """Until the client has written its summary; then stop (which lets Prometheus scrape once
-    more after the load and snapshots it) and judge the run: the verdict in session.json."""
+def wait_for_summary(
+    session_id: str, profile: Path, directory: Path, interrupt: Interrupt
+) -> tuple[Path, list[str]]:
+    """Until the client has written its summary (or its job ended without one); the summary's
+    path and what went wrong meanwhile."""
     record = read_record(directory)
     summary_path = Path(record.get("results_dir", directory / "results")) / "summary.json"
     print(f"waiting for the client to finish ({summary_path})", file=sys.stderr)
@@ -247,8 +258,17 @@ def wait_for_client(
             reasons.append("the client job ended without a summary")
             break
         time.sleep(2)
+    return summary_path, reasons
+
+
+def wait_for_client(
+    session_id: str, profile: Path, directory: Path, interrupt: Interrupt, min_success: float
+) -> dict[str, Any]:
+    """Until the client has written its summary; then stop (which lets Prometheus scrape once
+    more after the load and snapshots it) and judge the run: the verdict in session.json."""
+    summary_path, reasons = wait_for_summary(session_id, profile, directory, interrupt)
     if interrupt():
-        return record
+        return read_record(directory)
     stop_session(session_id, profile, "finished (--wait)")
     success = success_rate(summary_path)
     if success is not None and success < min_success:
@@ -256,7 +276,7 @@ def wait_for_client(
             f"{success:.1%} of the requests succeeded, below the recipe's min_success_rate "
             f"{min_success:.0%}"
         )
-    record = update_record(directory, {"verdict": {"ok": not reasons, "reasons": reasons}})
+    update_record(directory, {"verdict": {"ok": not reasons, "reasons": reasons}})
     write_report_or_warn(directory)  # from the snapshot stop has just taken
     return read_record(directory)
 
@@ -310,6 +330,9 @@ def print_summary(record: dict[str, Any], dry_run: bool) -> None:
         print(f"  {role:<11} job {job.get('job_id', '-'):<6} on {job.get('node', '-')}")
     print(f"  endpoint    {record.get('service_endpoint', '')}")
     print(f"  results     {record.get('results_dir', '')}")
+    report = Path(record.get("session_dir", "")) / "report.html"
+    if record.get("session_dir") and report.exists():
+        print(f"  report      {report}")
     print(f"  prometheus  {record.get('prometheus', {}).get('url', '')}")
     print(f"  tunnel      {record.get('tunnel_command', '')}")
     print(f"  then open   {record.get('prometheus_url', '')}  ({login_hint(record)})")
