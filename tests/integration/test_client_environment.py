@@ -7,12 +7,18 @@ The benchmark_client role creates the venv itself (install method `venv`) from t
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
 import pytest
-from testbed_support import ROOT, read_record, recipe_set, run, unique, wait_for_summary
+from testbed_support import (
+    ROOT,
+    read_record,
+    recipe_set,
+    session_playbook,
+    unique,
+    wait_for_summary,
+)
 
 pytestmark = pytest.mark.testbed
 
@@ -24,18 +30,14 @@ def test_the_client_job_runs_from_an_environment_without_ansible(sessions, tmp_p
     venv = tmp_path / "client-venv"
     session_id = unique("clientenv")
     sessions.append(session_id)
-    service, client, prometheus = recipe_set("redis")
-    extravars = tmp_path / "extravars.json"
-    extravars.write_text(json.dumps({
-        "hpcansible_session_id": session_id,
-        "hpcansible_recipes": {"service": service, "client": client, "prometheus": prometheus},
-        "benchmark_client_install_method": "venv",
-        "benchmark_client_venv": str(venv),
-        "benchmark_client_source": "hpcansible",
-        "benchmark_client_pip_extra_args": f"--no-index --find-links {WHEELS}",
-    }))  # fmt: skip
-    done = run(["ansible-playbook", str(ROOT / "playbooks" / "session.yml"), "-e", f"@{extravars}"],
-               timeout=600)  # fmt: skip
+    done = session_playbook(
+        session_id,
+        recipe_set("redis"),
+        benchmark_client_install_method="venv",
+        benchmark_client_venv=str(venv),
+        benchmark_client_source="hpcansible",
+        benchmark_client_pip_extra_args=f"--no-index --find-links {WHEELS}",
+    )
     assert done.returncode == 0, done.stdout[-4000:]
     python = venv / "bin" / "python"
     for module in ("ansible", "ansible_runner", "mitogen", "matplotlib"):

@@ -28,6 +28,7 @@ from testbed_support import (
     recipe_set,
     run,
     session_jobs,
+    session_playbook,
     stop,
     unique,
 )
@@ -94,27 +95,16 @@ def test_check_mode_apptainer_gets_nv_and_the_site_dcgm_exporter_runs(sessions, 
     session_id = unique("gpu_dcgm")
     sessions.append(session_id)
     recipes = [str(service), *recipe_set("ollama")[1:]]
-    done = run(
-        [
-            "ansible-playbook",
-            str(ROOT / "playbooks" / "session.yml"),
-            "--check",
-            "-e",
-            json.dumps(
-                {
-                    "hpcansible_session_id": session_id,
-                    "hpcansible_recipes": dict(
-                        zip(("service", "client", "prometheus"), recipes, strict=True)
-                    ),
-                    "hpcansible_site_programs": [],
-                    "ollama_service_install_method": "apptainer",
-                    "ollama_service_apptainer_image": "$HOME/containers/ollama.sif",
-                    "cadvisor_dcgm_exporter_binary": "$HOME/dcgm/bin/dcgm-exporter",
-                    "cadvisor_dcgm_exporter_hpc_job_mapping_dir": "/run/dcgm-job-map",
-                }
-            ),
-        ],
+    done = session_playbook(
+        session_id,
+        recipes,
+        check=True,
         timeout=SESSION_TIMEOUT,
+        hpcansible_site_programs=[],
+        ollama_service_install_method="apptainer",
+        ollama_service_apptainer_image="$HOME/containers/ollama.sif",
+        cadvisor_dcgm_exporter_binary="$HOME/dcgm/bin/dcgm-exporter",
+        cadvisor_dcgm_exporter_hpc_job_mapping_dir="/run/dcgm-job-map",
     )
     assert done.returncode == 0, done.stdout[-4000:]
     assert session_jobs(session_id) == []

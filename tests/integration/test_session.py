@@ -27,6 +27,7 @@ from testbed_support import (
     run,
     session_job_states,
     session_jobs,
+    session_playbook,
     squeue_lines,
     unique,
     wait_for_summary,
@@ -274,28 +275,17 @@ def test_dry_run_renders_apptainer_gpu_and_module_launchers_quoted(sessions, tmp
     )
     session_id = unique("render")
     sessions.append(session_id)
-    done = run(
-        [
-            "ansible-playbook",
-            str(ROOT / "playbooks" / "session.yml"),
-            "--check",
-            "-e",
-            json.dumps(
-                {
-                    "hpcansible_session_id": session_id,
-                    "hpcansible_recipes": dict(
-                        zip(("service", "client", "prometheus"), recipes, strict=True)
-                    ),
-                    "hpcansible_site_programs": [],
-                    "ollama_service_install_method": "apptainer",
-                    "ollama_service_apptainer_image": "$HOME/containers/ollama latest.sif",
-                    "ollama_service_gpu": True,
-                    "cadvisor_install_method": "module",
-                    "cadvisor_module": "cadvisor/0.49.1",
-                }
-            ),
-        ],
+    done = session_playbook(
+        session_id,
+        recipes,
+        check=True,
         timeout=SESSION_TIMEOUT,
+        hpcansible_site_programs=[],
+        ollama_service_install_method="apptainer",
+        ollama_service_apptainer_image="$HOME/containers/ollama latest.sif",
+        ollama_service_gpu=True,
+        cadvisor_install_method="module",
+        cadvisor_module="cadvisor/0.49.1",
     )
     assert done.returncode == 0, done.stdout[-4000:]
     assert session_jobs(session_id) == []

@@ -118,6 +118,30 @@ def stop(session_id: str) -> None:
     assert done.returncode == 0, done.stdout[-3000:]
 
 
+def session_playbook(
+    session_id: str,
+    recipes: list[str],
+    *,
+    check: bool = False,
+    timeout: float = 600,
+    **variables: Any,
+) -> subprocess.CompletedProcess:
+    """The session's second entry point: `ansible-playbook playbooks/session.yml -e ...` with the
+    three recipes and further variables (what the CLI's extra vars do)."""
+    extravars = {
+        "hpcansible_session_id": session_id,
+        "hpcansible_recipes": dict(zip(("service", "client", "prometheus"), recipes, strict=True)),
+        **variables,
+    }
+    argv = [
+        "ansible-playbook",
+        str(ROOT / "playbooks" / "session.yml"),
+        "-e",
+        json.dumps(extravars),
+    ]
+    return run([*argv, "--check"] if check else argv, timeout=timeout)
+
+
 def read_record(session_id: str) -> dict[str, Any]:
     path = SESSIONS / session_id / "session.json"
     return json.loads(path.read_text()) if path.exists() else {}
