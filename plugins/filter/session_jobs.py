@@ -57,36 +57,6 @@ def session_jobs(hostvars: Mapping[str, Any], session: str, role: str | None = N
     return [jobs[job_id] for job_id in sorted(jobs, key=job_id_key)]
 
 
-def used_ports(hostvars: Mapping[str, Any]) -> list[int]:
-    """Every port a job of any session serves or will serve (running or pending)."""
-    ports: set[int] = set()
-    for host in hostvars:
-        variables = hostvars[host]
-        for job in [
-            *(variables.get("slurm_jobs") or []),
-            *(variables.get("slurm_pending_jobs") or []),
-        ]:
-            ports.update(int(port) for port in job.get("ports", []))
-    return sorted(ports)
-
-
-def avoid_ports(role_vars: Mapping[str, Any], used: list[int], limit: int = 1000) -> dict:
-    """Shift every *_port of role_vars by the smallest offset that collides with none of `used`.
-
-    Two sessions may land on the same node; this keeps their services, exporters, clients and
-    Prometheus apart without asking the user.
-    """
-    taken = set(used)
-    ports = [int(value) for name, value in role_vars.items() if name.endswith("_port")]
-    for offset in range(limit):
-        if not taken.intersection(port + offset for port in ports):
-            return {
-                name: int(value) + offset if name.endswith("_port") else value
-                for name, value in role_vars.items()
-            }
-    raise ValueError(f"no free ports within {limit} above {sorted(ports)}")
-
-
 class FilterModule:
     def filters(self) -> dict:
-        return {"session_jobs": session_jobs, "used_ports": used_ports, "avoid_ports": avoid_ports}
+        return {"session_jobs": session_jobs}

@@ -1,4 +1,4 @@
-"""Filter plugins: quoting for job scripts (shell.py), a session's jobs and ports (session_jobs.py).
+"""Filter plugins: quoting for job scripts (shell.py), a session's jobs (session_jobs.py) and ports (session_ports.py).
 
 shell_path is checked by handing its output to a real bash, with HOME and SCRATCH set, and
 comparing what bash prints with the intended expansion; a canary file shows that no command
@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible_collections.hpcansible.hpc.plugins.filter import shell as shell_plugin
-from ansible_collections.hpcansible.hpc.plugins.filter.session_jobs import (
+from ansible_collections.hpcansible.hpc.plugins.filter.session_jobs import session_jobs
+from ansible_collections.hpcansible.hpc.plugins.filter.session_ports import (
     avoid_ports,
-    session_jobs,
     used_ports,
 )
 from ansible_collections.hpcansible.hpc.plugins.filter.shell import shell_path, shell_words
