@@ -1,4 +1,5 @@
-"""Filter plugins: quoting for job scripts (shell.py), a session's jobs (session_jobs.py) and ports (session_ports.py).
+"""Filter plugins: quoting for job scripts (shell.py), a session's jobs (session_jobs.py) and
+ports (session_ports.py).
 
 shell_path is checked by handing its output to a real bash, with HOME and SCRATCH set, and
 comparing what bash prints with the intended expansion; a canary file shows that no command
