@@ -38,6 +38,7 @@ PROMETHEUS = str(SEED / "prometheus_with_cadvisor.yaml")
 SESSION_TIMEOUT = 600
 SETS = {
     "ollama": ("ollama_with_cadvisor.yaml", "ollama_benchmark.yaml"),
+    "ollama_parametric": ("ollama_with_cadvisor.yaml", "ollama_parametric.yaml"),
     "redis": ("redis_with_cadvisor.yaml", "redis_benchmark.yaml"),
     "redis_parametric": ("redis_with_cadvisor.yaml", "redis_parametric.yaml"),
     "chroma": ("chroma_with_cadvisor.yaml", "chroma_benchmark.yaml"),
@@ -89,6 +90,11 @@ def start_session(name: str, **env: str) -> Iterator[dict[str, Any]]:
 @pytest.fixture(scope="class")
 def ollama(slurm_testbed) -> Iterator[dict[str, Any]]:
     yield from start_session("ollama")
+
+
+@pytest.fixture(scope="class")
+def ollama_parametric(slurm_testbed) -> Iterator[dict[str, Any]]:
+    yield from start_session("ollama_parametric", HPCANSIBLE_SWEEP_POINTS="2")
 
 
 @pytest.fixture(scope="class")
@@ -187,6 +193,39 @@ class TestRedis:
 
     def test_redis_password_stays_private(self, redis):
         assert_secret_kept_private(redis)
+
+
+class TestOllamaParametric:
+    """The seed origin's parametric LLM recipe (issue 8): comma lists of concurrency, output
+    tokens and prompt lengths as one sweep session, two values per axis; its report's sweep."""
+
+    @pytest.mark.slow
+    def test_the_parametric_recipe_runs_as_one_sweep_with_its_report(self, ollama_parametric):
+        summary = wait_for_summary(ollama_parametric, timeout=480)
+        sweep = summary["sweep"]
+        assert sweep["axes"] == {
+            "concurrency": [1, 2], "output_tokens": [50, 100], "input_tokens": [50, 100],
+        }  # fmt: skip
+        assert sweep["points_run"] == sweep["points_planned"] == 8
+        assert "knee" in summary and "max_load_meeting_slo" in summary
+        for point in summary["points"]:
+            requests = point["summary"]["requests"]
+            assert requests["succeeded"] == requests["total"] == 8, point["label"]
+            assert point["summary"]["window"], point["label"]
+        # Prometheus split the client's series by sweep point (the `step` label).
+        query = urllib.parse.urlencode(
+            {"query": "count by (step) (hpcansible_bench_requests_total)"}
+        )
+        url = f"{ollama_parametric['prometheus']['url']}/api/v1/query?{query}"
+        steps = {
+            item["metric"].get("step")
+            for item in http_json(url, record=ollama_parametric)["data"]["result"]
+        }
+        assert {point["label"] for point in summary["points"]} <= steps, steps
+        done = run([PYTHON, "-m", "hpcansible", "report", ollama_parametric["id"]], timeout=180)
+        assert done.returncode == 0, done.stderr
+        sweep_png = Path(ollama_parametric["session_dir"]) / "report_files" / "sweep.png"
+        assert sweep_png.stat().st_size > 20_000  # axes, three panels, eight points each
 
 
 class TestRedisParametric:
