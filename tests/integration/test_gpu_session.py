@@ -116,11 +116,12 @@ def test_check_mode_apptainer_gets_nv_and_the_site_dcgm_exporter_runs(sessions, 
     text = script.read_text()
     port = service_record["gpu_exporter_port"]
     assert (
-        f"\"${{HOME}}\"'/dcgm/bin/dcgm-exporter' --address=\"${{node_address}}\"':{port}' "
+        # quoted only where the shell needs it: $HOME expands, the rest is one word
+        f'"${{HOME}}"/dcgm/bin/dcgm-exporter --address="${{node_address}}":{port}  '
         "--hpc-job-mapping-dir=/run/dcgm-job-map &"
     ) in text
     # --nv comes from the GPU request alone (ollama_service_gpu is false here).
-    assert "apptainer exec --nv \"${HOME}\"'/containers/ollama.sif' ollama serve &" in text
+    assert 'apptainer exec --nv "${HOME}"/containers/ollama.sif ollama serve &' in text
     assert "export CUDA_VISIBLE_DEVICES=0\n" in text  # the recipe's value, as it says
     bash_syntax_ok(script)
 

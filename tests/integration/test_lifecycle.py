@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -205,7 +206,10 @@ def test_wait_collects_results_and_the_snapshot_serves_the_sessions_series(sessi
             f"http://127.0.0.1:{port}/api/v1/series?match[]={{job=%22{exporter_job}%22}}"
             f"&start={created - 60:.0f}&end={time.time():.0f}"
         )
-        series = http_json(query, record=record)["data"]
+        # the local copy has its own password, named on the line it printed
+        password_file = re.search(r"password: cat (\S+)\)?;", line).group(1)
+        login = {"prometheus": {"auth": {"username": "hpcansible", "password_file": password_file}}}
+        series = http_json(query, record=login)["data"]
         assert series, "the snapshot holds no series of the session's exporter"
         assert {item["job"] for item in series} == {exporter_job}
     finally:
@@ -248,11 +252,11 @@ def test_doctor_names_a_blocker(slurm_testbed, tmp_path):
         (profile / name).write_text((ROOT / "inventory" / "testbed" / name).read_text())
     settings = (ROOT / "inventory" / "testbed" / "group_vars" / "all.yml").read_text()
     (profile / "group_vars" / "all.yml").write_text(
-        settings.replace("hpcansible_partition: debug", "hpcansible_partition: gpu")
+        settings.replace("hpcansible_partition: debug", "hpcansible_partition: nosuchpart")
     )
     done = cli("doctor", "--profile", str(profile), timeout=300)
     assert done.returncode == 1
-    assert "FAIL partition gpu: not found" in done.stdout
+    assert "FAIL partition nosuchpart: not found" in done.stdout
     assert "Invalid partition name specified" in done.stdout
 
 

@@ -366,7 +366,7 @@ def test_a_hostile_session_id_is_refused_and_never_evaluated(slurm_testbed, tmp_
     )
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()
-    assert any("must be" in line and "letters, digits" in line for line in last), done.stderr[
+    assert any("session id" in line and "letters, digits" in line for line in last), done.stderr[
         -2000:
     ]
     assert list(markers.iterdir()) == []

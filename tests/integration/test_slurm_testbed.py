@@ -554,7 +554,8 @@ def test_down_removes_everything_and_up_survives_leftovers(slurm_testbed):
     assert done.returncode == 0, done.stdout + done.stderr
     assert hpcansible_testbed("status").returncode == 0
     assert "10.99.99.99" not in Path("/etc/hosts").read_text()
-    states = run(["sinfo", "-N", "-h", "-o", "%N %t"]).stdout.split("\n")
+    # the default partition holds every node (cpu and gpu list them again)
+    states = run(["sinfo", "-N", "-h", "-p", "debug", "-o", "%N %t"]).stdout.split("\n")
     assert sorted(line.split()[0] for line in states if line.strip()) == list(NODES)
     srun = run(["srun", "-N1", "-n1", "-c1", "-t1", "-w", "node2", "hostname"])
     assert srun.stdout.strip() == "node2", srun.stderr
