@@ -101,6 +101,12 @@ def stop_command(args: argparse.Namespace) -> int:
                 profile = profile_dir("testbed")
         stop_session(session_id, profile)
         print(f"stopped {session_id}")
+        snapshot_error = read_session(session_id).get("prometheus", {}).get("snapshot_error")
+        if snapshot_error:
+            print(
+                f"hpcansible: note: no TSDB snapshot of {session_id}: {snapshot_error}",
+                file=sys.stderr,
+            )
         # the report, from the snapshot just taken (a warning line when it cannot be written)
         write_report_or_warn(session_dir(session_id))
     if not targets:
