@@ -35,8 +35,9 @@ def listening(node: str) -> set[str]:
     return {line.split()[3] for line in output.splitlines() if line.strip()}
 
 
-def http_get(url: str, timeout: float = 5) -> str:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
+def http_get(url: str, timeout: float = 5, headers: dict[str, str] | None = None) -> str:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return response.read().decode()
 
 
