@@ -320,7 +320,8 @@ def provenance_blocks(
 def build_document(session: SessionRef, binary: str = "prometheus") -> Document:
     results = load_results(session)
     scrape_interval = scrape_interval_s(session)
-    with open_prometheus(session, binary) as source:
+    window = results.window
+    with open_prometheus(session, binary, load_end=window[1] if window else None) as source:
         found = timeline(session, results, source, scrape_interval)
     panels, marks = found.panels, found.marks
     record = session.record

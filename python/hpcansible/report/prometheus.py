@@ -10,12 +10,13 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 
 from hpcansible.errors import UserError
-from hpcansible.prometheus_http import credentials, request
+from hpcansible.prometheus_http import credentials, request, wait_for_scrape_after
 from hpcansible.report.session import SessionRef
 
 DEFAULT_SCRAPE_INTERVAL_S = 5.0
@@ -114,8 +115,12 @@ def _live(url: str, record: dict[str, Any]) -> tuple[PrometheusAPI | None, str]:
 
 
 @contextmanager
-def open_prometheus(session: SessionRef, binary: str = "prometheus") -> Iterator[PrometheusSource]:
-    """Live while the session is active and its Prometheus answers; else the stored TSDB."""
+def open_prometheus(
+    session: SessionRef, binary: str = "prometheus", load_end: float | None = None
+) -> Iterator[PrometheusSource]:
+    """Live while the session is active and its Prometheus answers; else the stored TSDB.
+    Live, it first waits (bounded) for a scrape of every target after `load_end`, so that a
+    report written just as the client finishes still covers the whole measured window."""
     from hpcansible.snapshot import served_tsdb, stored_tsdb
 
     record = session.record
@@ -124,6 +129,8 @@ def open_prometheus(session: SessionRef, binary: str = "prometheus") -> Iterator
     if session.active and url:
         api, reason = _live(url, record)
         if api is not None:
+            if load_end is not None:
+                wait_for_scrape_after(record, datetime.fromtimestamp(load_end, UTC).isoformat())
             yield PrometheusSource(api, f"the session's live Prometheus at {url}")
             return
         reasons.append(reason)

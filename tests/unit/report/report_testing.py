@@ -258,7 +258,8 @@ def range_answer(functions: dict[str, Callable[[float], float]]) -> Answer:
 
 
 class FakePrometheus:
-    """/api/v1/query and /api/v1/query_range on 127.0.0.1; remembers every request."""
+    """/api/v1/query, /api/v1/query_range and /api/v1/targets on 127.0.0.1; remembers every
+    request."""
 
     def __init__(
         self, answer: Answer, password: str | None = None, samples: Samples | None = None
@@ -266,6 +267,9 @@ class FakePrometheus:
         self.answer = answer
         self.raw = samples or (lambda selector, start, end: [])
         self.requests: list[tuple[str, dict[str, str], str]] = []  # path, params, auth
+        # What /api/v1/targets gives as every target's lastScrape, one per request (the last
+        # one stays): epoch seconds; none, long after every fixture load (START + 1000).
+        self.last_scrapes: list[float] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -295,6 +299,19 @@ class FakePrometheus:
                     end = float(params["time"])
                     result = fake.raw(found["selector"], end - int(found["seconds"]), end)
                     self.reply(200, {"status": "success", "data": {"result": result}})
+                elif parts.path == "/api/v1/targets":
+                    scrapes = fake.last_scrapes
+                    last = (
+                        (scrapes.pop(0) if len(scrapes) > 1 else scrapes[0])
+                        if scrapes
+                        else START + 1000
+                    )
+                    target = {
+                        "labels": {"job": "redis-cadvisor"},
+                        "health": "up",
+                        "lastScrape": iso(last),
+                    }
+                    self.reply(200, {"status": "success", "data": {"activeTargets": [target]}})
                 elif parts.path == "/api/v1/query":
                     machine = "machine_cpu_cores" in params["query"]
                     result = [{"metric": {}, "value": [0, "2"]}] if machine else []

@@ -82,6 +82,27 @@ def test_the_report_is_self_contained_and_every_plot_holds_data(live):
     assert "prompt_lengths is not used" in html and "node1" in html
 
 
+def test_a_live_report_waits_for_the_scrape_after_the_load(tmp_path: Path, monkeypatch):
+    """Written as the client finishes (run --report, report ID), it first lets Prometheus
+    scrape every target once after the measured window's end, so that the window is covered."""
+    fake = FakePrometheus(
+        range_answer({"memory": busy_during(WINDOW, 2**28, 2**29)}),
+        samples=counter_samples({"cpu_usage|network|fs_": cpu_seconds, "bench": cpu_seconds}),
+    )
+    end = START + 15  # the fixture's measured window ends here (write_run)
+    fake.last_scrapes = [end - 4, end - 2, end + 1]
+    monkeypatch.setenv("HPCANSIBLE_HOME", str(tmp_path))
+    directory = write_session(tmp_path / "sessions", url=fake.url)
+    write_run(directory / "results")
+    write_report(str(directory))
+    fake.close()
+    polls = [path for path, _, _ in fake.requests if path == "/api/v1/targets"]
+    paths = [path for path, _, _ in fake.requests]
+    assert len(polls) == 3, "polled until every target was scraped after the load"
+    last_poll = len(paths) - 1 - paths[::-1].index("/api/v1/targets")
+    assert "/api/v1/query_range" not in paths[:last_poll], "queried before the last scrape"
+
+
 def test_the_markdown_has_the_same_tables_and_its_images_as_files(live):
     directory, paths = live
     markdown = paths.markdown.read_text()
