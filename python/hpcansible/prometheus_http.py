@@ -74,18 +74,19 @@ def login_hint(record: dict[str, Any]) -> str:
     return f"log in as {auth.get('username', 'hpcansible')}, password: cat {auth['password_file']}"
 
 
-def wait_for_scrape_after(record: dict[str, Any], moment: str, poll_s: float = 0.25) -> bool:
+def wait_for_scrape_after(
+    record: dict[str, Any], moment: str, scrape_interval_s: float, poll_s: float = 0.25
+) -> bool:
     """Until every target of the session's Prometheus was scraped at or after `moment` (the
     load's end), at most two scrape intervals and 5 s: what `stop` waits for too (the rule is
     module_utils/prometheus_api.py's scraped_since). False when that did not happen in time
     or Prometheus did not answer."""
-    rules = collection_module_utils("prometheus_api")
-    interval = rules.duration_seconds(record.get("prometheus", {}).get("scrape_interval") or "5s")
-    deadline = time.monotonic() + 2 * interval + 5
+    scraped_since = collection_module_utils("prometheus_api").scraped_since
+    deadline = time.monotonic() + 2 * scrape_interval_s + 5
     while True:
         try:
             targets = api_json(record, "/api/v1/targets?state=active")["data"]["activeTargets"]
-            if rules.scraped_since(targets, moment):
+            if scraped_since(targets, moment):
                 return True
         except (OSError, ValueError, KeyError, TypeError, UserError):
             pass

@@ -130,7 +130,8 @@ def open_prometheus(
         api, reason = _live(url, record)
         if api is not None:
             if load_end is not None:
-                wait_for_scrape_after(record, datetime.fromtimestamp(load_end, UTC).isoformat())
+                moment = datetime.fromtimestamp(load_end, UTC).isoformat()
+                wait_for_scrape_after(record, moment, scrape_interval_s(session))
             yield PrometheusSource(api, f"the session's live Prometheus at {url}")
             return
         reasons.append(reason)
