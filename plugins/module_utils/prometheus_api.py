@@ -53,3 +53,9 @@ def duration_seconds(value: str | float) -> float:
     if not parts or "".join(number + unit for number, unit in parts) != text:
         raise ValueError(f"not a Prometheus duration: {value!r}")
     return sum(int(number) * DURATION_UNITS[unit] for number, unit in parts)
+
+
+def scrape_after_load_timeout_s(scrape_interval: str | float) -> float:
+    """How long to wait for every target's first scrape after the load's end (stop, a live
+    report): two scrape intervals, for a scrape in flight and the next, and 5 s of slack."""
+    return 2 * duration_seconds(scrape_interval) + 5

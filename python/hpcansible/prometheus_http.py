@@ -78,15 +78,15 @@ def wait_for_scrape_after(
     record: dict[str, Any], moment: str, scrape_interval_s: float, poll_s: float = 0.25
 ) -> bool:
     """Until every target of the session's Prometheus was scraped at or after `moment` (the
-    load's end), at most two scrape intervals and 5 s: what `stop` waits for too (the rule is
-    module_utils/prometheus_api.py's scraped_since). False when that did not happen in time
-    or Prometheus did not answer."""
-    scraped_since = collection_module_utils("prometheus_api").scraped_since
-    deadline = time.monotonic() + 2 * scrape_interval_s + 5
+    load's end), as `stop` waits too: the rules and the bound are module_utils/prometheus_api.py's
+    scraped_since and scrape_after_load_timeout_s. False when that did not happen in time or
+    Prometheus did not answer."""
+    rules = collection_module_utils("prometheus_api")
+    deadline = time.monotonic() + rules.scrape_after_load_timeout_s(scrape_interval_s)
     while True:
         try:
             targets = api_json(record, "/api/v1/targets?state=active")["data"]["activeTargets"]
-            if scraped_since(targets, moment):
+            if rules.scraped_since(targets, moment):
                 return True
         except (OSError, ValueError, KeyError, TypeError, UserError):
             pass

@@ -299,6 +299,7 @@ def filter_docs() -> dict[str, tuple[dict, object, dict]]:
 ALL_FILTERS = ["shell_path", "shell_words", "session_jobs", "used_ports", "avoid_ports"]
 ALL_FILTERS += ["asks_for_gpus", "gpu_count"]  # plugins/filter/asks_for_gpus.py (issue 11)
 ALL_FILTERS += ["scraped_since", "duration_seconds", "bcrypt_hash"]  # issues 8 and 12
+ALL_FILTERS += ["scrape_after_load_timeout_s"]
 ALL_FILTERS += ["new_session_id", "tunnel_command"]  # issue 9: rules shared with the CLI
 
 

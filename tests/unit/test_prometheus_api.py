@@ -15,6 +15,7 @@ from ansible_collections.hpcansible.hpc.plugins.filter.bcrypt_hash import bcrypt
 from ansible_collections.hpcansible.hpc.plugins.module_utils.prometheus_api import (
     duration_seconds,
     parse_time,
+    scrape_after_load_timeout_s,
     scraped_since,
 )
 from hpcansible.errors import UserError
@@ -50,6 +51,12 @@ def test_durations(text: str | int, seconds: float) -> None:
 def test_bad_durations_are_refused(text: str) -> None:
     with pytest.raises(ValueError):
         duration_seconds(text)
+
+
+def test_the_wait_after_the_load_is_two_scrape_intervals_and_5_s() -> None:
+    assert scrape_after_load_timeout_s("5s") == 15
+    assert scrape_after_load_timeout_s("1m") == 125
+    assert scrape_after_load_timeout_s(0.5) == 6
 
 
 def test_bcrypt_hash_verifies_and_salts() -> None:
