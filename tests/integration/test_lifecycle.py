@@ -37,8 +37,18 @@ def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return run([PYTHON, "-m", "hpcansible", *args], timeout=timeout)
 
 
+# The step delay is a test aid, so it lives with the tests: a callback plugin (not a task of
+# the session) that holds the step named by HPCANSIBLE_STEP_DELAY=<step>:<seconds>.
+STEP_DELAY_CALLBACK = {
+    "ANSIBLE_CALLBACK_PLUGINS": str(Path(__file__).parent / "callbacks"),
+    "ANSIBLE_CALLBACKS_ENABLED": "step_delay",
+}
+
+
 def start_run(session_id: str, *args: str, **env: str) -> subprocess.Popen:
     """`run` in the background, its progress lines readable from stderr."""
+    if "HPCANSIBLE_STEP_DELAY" in env:
+        env = {**STEP_DELAY_CALLBACK, **env}
     return subprocess.Popen(
         [PYTHON, "-m", "hpcansible", "run", "--session-id", session_id, *args, *OLLAMA],
         cwd=ROOT,
