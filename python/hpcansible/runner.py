@@ -17,6 +17,7 @@ from hpcansible.paths import ANSIBLE_CFG, PLAYBOOKS, PROJECT_ROOT, venv_bin
 from hpcansible.processes import end_descendants
 
 EventHandler = Callable[[dict[str, Any]], None]
+MITOGEN_STRATEGY = "hpcansible.hpc.mitogen_unpinned"
 
 
 @dataclass
@@ -48,15 +49,16 @@ def ansible_environment() -> dict[str, str]:
 def strategy_environment() -> dict[str, str]:
     """Mitogen's strategy where it is installed: it keeps one Python per host and runs each
     module in it instead of copying and starting a new interpreter per task, which is most of
-    a session's own time (tests/bench/bench_session.py measures both).
-    HPCANSIBLE_ANSIBLE_STRATEGY=linear turns it off."""
-    if os.environ.get("HPCANSIBLE_ANSIBLE_STRATEGY", "mitogen_linear") != "mitogen_linear":
-        return {"ANSIBLE_STRATEGY": os.environ["HPCANSIBLE_ANSIBLE_STRATEGY"]}
-    spec = importlib.util.find_spec("ansible_mitogen")
-    if spec is None or not spec.submodule_search_locations:
+    a session's own time (tests/bench/bench_session.py measures both). The collection's
+    hpcansible.hpc.mitogen_unpinned is that strategy without its CPU pinning, which on a
+    small login node puts Ansible and every task's worker on one CPU.
+    HPCANSIBLE_ANSIBLE_STRATEGY=linear (or any other strategy) turns it off."""
+    chosen = os.environ.get("HPCANSIBLE_ANSIBLE_STRATEGY", MITOGEN_STRATEGY)
+    if chosen != MITOGEN_STRATEGY:
+        return {"ANSIBLE_STRATEGY": chosen}
+    if importlib.util.find_spec("ansible_mitogen") is None:
         return {}
-    strategies = Path(next(iter(spec.submodule_search_locations))) / "plugins" / "strategy"
-    return {"ANSIBLE_STRATEGY_PLUGINS": str(strategies), "ANSIBLE_STRATEGY": "mitogen_linear"}
+    return {"ANSIBLE_STRATEGY": MITOGEN_STRATEGY}
 
 
 def failure_message(event: Mapping[str, Any]) -> str:

@@ -650,8 +650,25 @@ def test_mitogen_is_used_where_installed_and_can_be_turned_off(
     from hpcansible import runner
 
     monkeypatch.delenv("HPCANSIBLE_ANSIBLE_STRATEGY", raising=False)
-    environment = runner.strategy_environment()
-    assert environment["ANSIBLE_STRATEGY"] == "mitogen_linear"
-    assert Path(environment["ANSIBLE_STRATEGY_PLUGINS"], "mitogen_linear.py").is_file()
+    assert runner.strategy_environment() == {"ANSIBLE_STRATEGY": "hpcansible.hpc.mitogen_unpinned"}
+    monkeypatch.setenv("HPCANSIBLE_ANSIBLE_STRATEGY", "hpcansible.hpc.mitogen_unpinned")
+    assert runner.strategy_environment() == {"ANSIBLE_STRATEGY": "hpcansible.hpc.mitogen_unpinned"}
     monkeypatch.setenv("HPCANSIBLE_ANSIBLE_STRATEGY", "linear")
     assert runner.strategy_environment() == {"ANSIBLE_STRATEGY": "linear"}
+
+
+def test_the_mitogen_strategy_leaves_cpu_placement_to_the_kernel() -> None:
+    import importlib.util as loader
+
+    import ansible_mitogen.affinity
+    import ansible_mitogen.strategy
+
+    path = Path(__file__).resolve().parents[2] / "plugins" / "strategy" / "mitogen_unpinned.py"
+    spec = loader.spec_from_file_location("hpcansible_test_mitogen_unpinned", path)
+    assert spec is not None and spec.loader is not None
+    plugin = loader.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    # Mitogen's own LinuxPolicy pins the strategy and every worker to one CPU on small hosts.
+    assert type(ansible_mitogen.affinity.policy) is ansible_mitogen.affinity.Policy
+    assert issubclass(plugin.StrategyModule, ansible_mitogen.strategy.StrategyMixin)
+    assert plugin.StrategyModule.__mro__[2].__module__.endswith("strategy.linear")
