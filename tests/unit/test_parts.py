@@ -76,3 +76,26 @@ def test_the_job_programs_start_without_ansible_or_the_cli(module: str) -> None:
                           check=False, timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert "usage:" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("api", "parameters"),
+    [("redis", {"engine": "native"}), ("postgres", {}), ("mysql", {}), ("openai", {})],
+)
+def test_checking_a_recipe_does_not_load_the_clients_http_stack(api: str, parameters) -> None:
+    """The recipes action and the CLI check client options with the client's own rules before
+    anything runs; that check must not import aiohttp (a quarter of a second, twice per
+    session on a small login node: issue 9)."""
+    code = (
+        "import sys\n"
+        "from hpcansible_jobs.bench.config import check_parameters\n"
+        f"check_parameters({parameters!r}, 'client.parameters', api={api!r})\n"
+        "print(sorted(name for name in ('aiohttp', 'yarl') if name in sys.modules))\n"
+        "print(any(name.startswith('hpcansible_jobs.bench.native.') for name in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    http_stack, native_checked = done.stdout.split("\n")[:2]
+    assert http_stack == "[]"
+    assert native_checked == str(api != "openai")  # the native tools' own option checks ran

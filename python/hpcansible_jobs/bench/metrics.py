@@ -12,11 +12,13 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hpcansible_jobs.bench.engine import RunOutcome
 from hpcansible_jobs.bench.histogram import LatencyHistogram
 from hpcansible_jobs.bench.recorder import NOT_SET, TOKEN_SOURCES
+
+if TYPE_CHECKING:  # the engine imports aiohttp, which a recipe check or a summary never needs
+    from hpcansible_jobs.bench.engine import RunOutcome
 
 LATENCY_METRICS = ("ttft", "tpot", "itl", "e2e", "e2e_intended")
 # The client is flagged as the bottleneck above these (see client_health in the summary).

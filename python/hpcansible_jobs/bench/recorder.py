@@ -18,6 +18,16 @@ from typing import Any
 
 NOT_SET = 0
 UNKNOWN_TOKENS = -1
+
+# Error classes that summaries count (here, not in apis/, so that a summary or a recipe check
+# need not import aiohttp); HTTP statuses are added as http_<status>.
+CONNECT = "connect"
+TIMEOUT = "timeout"
+BROKEN_STREAM = "broken_stream"
+SERVER_ERROR = "server_error"  # an error object inside a stream
+EMPTY_RESPONSE = "empty_response"  # a complete LLM answer without one content token
+OTHER = "other"
+CANCELLED = "cancelled"  # still in flight when the run stopped
 # Where a request's token count came from (Recorder.input_source / output_source codes):
 # the server's own count in the stream (OpenAI usage, Ollama eval_count), the server's
 # tokenizer asked before the run (llama-cpp-python's /extras/tokenize, see apis/openai.py),

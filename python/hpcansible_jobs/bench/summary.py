@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from hpcansible_jobs.bench.apis.base import EMPTY_RESPONSE
 from hpcansible_jobs.bench.config import OPTIONS_BY_NAME
 from hpcansible_jobs.bench.histogram import LatencyHistogram
 from hpcansible_jobs.bench.metrics import (
@@ -17,6 +16,7 @@ from hpcansible_jobs.bench.metrics import (
     Aggregate,
     empty_series_row,
 )
+from hpcansible_jobs.bench.recorder import EMPTY_RESPONSE
 
 # A run is flagged (summary.json `warnings`) above this share of empty answers, and when
 # the output tokens received fall below this share of those asked for.

@@ -11,18 +11,17 @@ import aiohttp
 from yarl import URL
 
 from hpcansible_jobs.bench.config import BenchConfig
-from hpcansible_jobs.bench.recorder import Recorder
+from hpcansible_jobs.bench.recorder import (
+    BROKEN_STREAM,
+    CANCELLED,
+    CONNECT,
+    OTHER,
+    TIMEOUT,
+    Recorder,
+)
 
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "*/*"}
 
-# Error classes that summaries count; HTTP statuses are added as http_<status>.
-CONNECT = "connect"
-TIMEOUT = "timeout"
-BROKEN_STREAM = "broken_stream"
-SERVER_ERROR = "server_error"  # an error object inside a stream
-EMPTY_RESPONSE = "empty_response"  # a complete LLM answer without one content token
-OTHER = "other"
-CANCELLED = "cancelled"  # still in flight when the run stopped
 # Failed requests keep this much of their error message (records and summary examples).
 ERROR_DETAIL_CHARS = 200
 

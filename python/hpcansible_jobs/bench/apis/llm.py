@@ -12,11 +12,8 @@ from typing import Any
 import aiohttp
 
 from hpcansible_jobs.bench.apis.base import (
-    BROKEN_STREAM,
-    EMPTY_RESPONSE,
     ERROR_DETAIL_CHARS,
     JSON_HEADERS,
-    SERVER_ERROR,
     HttpApiClient,
     classify_error,
     make_http_session,
@@ -26,6 +23,9 @@ from hpcansible_jobs.bench.apis.base import (
 from hpcansible_jobs.bench.config import BenchConfig
 from hpcansible_jobs.bench.prompts import Prompt
 from hpcansible_jobs.bench.recorder import (
+    BROKEN_STREAM,
+    EMPTY_RESPONSE,
+    SERVER_ERROR,
     SOURCE_CHUNKS,
     SOURCE_SERVER,
     SOURCE_TOKENIZE,

@@ -19,15 +19,12 @@ import redis.asyncio.connection as redis_connection
 import redis.exceptions as redis_errors
 
 from hpcansible_jobs.bench.apis.base import (
-    CONNECT,
-    OTHER,
-    TIMEOUT,
     ApiClient,
     record_cancelled,
     record_failure,
 )
 from hpcansible_jobs.bench.config import BenchConfig
-from hpcansible_jobs.bench.recorder import Recorder
+from hpcansible_jobs.bench.recorder import CONNECT, OTHER, TIMEOUT, Recorder
 from hpcansible_jobs.errors import ServiceUnreachable
 
 KEY_STRIDE = 2_654_435_761  # prime, larger than any allowed keyspace: a full permutation
