@@ -56,6 +56,17 @@ FAILED_STATES = frozenset(
 )
 FINISHED_STATES = FAILED_STATES | {"COMPLETED"}
 
+# How the waits poll (issue 9): at their first interval while the wait is young, since on a
+# free cluster a job starts and a service answers within a second or two and every interval
+# of back-off is time the session loses; then slower, so that a job that queues for an hour
+# does not hammer slurmctld.
+FAST_POLL_S = 10.0
+
+
+def next_interval(interval: float, elapsed: float, max_interval: float) -> float:
+    """The pause before the next poll of a wait that began `elapsed` seconds ago."""
+    return interval if elapsed < FAST_POLL_S else min(interval * 1.5, max_interval)
+
 # squeue's output, one job per line; the comment goes last because it may contain the separator.
 SQUEUE_FIELDS = (
     ("job_id", "%i"),
@@ -508,14 +519,15 @@ class Slurm:
 
     def wait_gone(self, job_ids: Sequence[str], timeout: float, interval: float = 0.2) -> bool:
         """Wait until none of the jobs is active any more."""
-        deadline = self.clock() + timeout
+        started = self.clock()
+        deadline = started + timeout
         while True:
             if not any(job.active for job in self.queue(job_ids=job_ids)):
                 return True
             if self.clock() >= deadline:
                 return False
             self.sleep(interval)
-            interval = min(interval * 1.5, 2.0)
+            interval = next_interval(interval, self.clock() - started, 2.0)
 
     def wait(
         self,
@@ -528,10 +540,12 @@ class Slurm:
     ) -> JobInfo:
         """Poll until the job runs (`until='running'`) or ends (`'completed'`).
 
-        The interval starts small so that a job that starts at once is seen at once, and backs
-        off so that a long wait does not hammer slurmctld.
+        The interval stays small while the wait is young, so that a job that starts at once is
+        seen at once, and backs off so that a long wait does not hammer slurmctld
+        (next_interval).
         """
-        deadline = self.clock() + timeout
+        started = self.clock()
+        deadline = started + timeout
         job = JobInfo(job_id=job_id)
         while True:
             job = self.show(job_id) or JobInfo(
@@ -547,7 +561,7 @@ class Slurm:
                     f"job {job_id} ({job.name}) still {job.state} after {timeout:g} s{why}", job
                 )
             self.sleep(min(interval, max(0.0, deadline - self.clock())))
-            interval = min(interval * 1.5, max_interval)
+            interval = next_interval(interval, self.clock() - started, max_interval)
 
     def wait_healthy(
         self,
@@ -563,7 +577,8 @@ class Slurm:
         A job that ends before it answers fails at once with its output tail, instead of
         leaving the caller to wait out the whole timeout.
         """
-        deadline = self.clock() + timeout
+        started = self.clock()
+        deadline = started + timeout
         while True:
             job = self.show(job_id) or JobInfo(
                 job_id=job_id, state="UNKNOWN", reason="job vanished"
@@ -588,7 +603,7 @@ class Slurm:
                     message += f"; last lines of {job.stdout_path}:\n{output_tail}"
                 raise JobWaitTimeout(message, job)
             self.sleep(min(interval, max(0.0, deadline - self.clock())))
-            interval = min(interval * 1.5, max_interval)
+            interval = next_interval(interval, self.clock() - started, max_interval)
 
 
 def describe_failure(job: JobInfo, output_tail: str) -> str:

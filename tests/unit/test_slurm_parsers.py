@@ -568,7 +568,7 @@ def test_wait_running_reached():
     )
     job = slurm.wait("77", "running", timeout=10, interval=0.1)
     assert (job.state, job.nodes) == ("RUNNING", ["node1", "node2"])
-    assert clock.sleeps == [0.1, 0.15]
+    assert clock.sleeps == [0.1, 0.1]  # the first interval while the wait is young
     assert runner.calls[0] == (["scontrol", "show", "job", "-o", "77"], None)
 
 
@@ -642,11 +642,14 @@ def test_wait_pending_past_timeout_raises_with_the_reason():
     assert clock.now == pytest.approx(1003.0)
 
 
-def test_wait_poll_interval_backs_off_to_two_seconds():
+def test_wait_polls_fast_while_young_then_backs_off_to_two_seconds():
     slurm, _, clock = make_slurm([scontrol_line(reason="Resources")])
     with pytest.raises(JobWaitTimeout):
         slurm.wait("77", "running", timeout=30, interval=0.2)
-    assert clock.sleeps[:8] == [0.2, 0.3, 0.45, 0.675, 1.0125, 1.51875, 2.0, 2.0]
+    # every 0.2 s for the first FAST_POLL_S (10 s): a job that starts is seen within 0.2 s
+    fast = [pause for pause in clock.sleeps if pause == 0.2]
+    assert len(fast) == 50 and clock.sleeps[:50] == fast
+    assert clock.sleeps[50:56] == pytest.approx([0.3, 0.45, 0.675, 1.0125, 1.51875, 2.0])
     assert max(clock.sleeps) == 2.0
     assert sum(clock.sleeps) == pytest.approx(30.0)
 
@@ -654,8 +657,9 @@ def test_wait_poll_interval_backs_off_to_two_seconds():
 def test_wait_respects_max_interval():
     slurm, _, clock = make_slurm([scontrol_line()])
     with pytest.raises(JobWaitTimeout):
-        slurm.wait("77", "running", timeout=5, interval=0.5, max_interval=0.6)
-    assert clock.sleeps[:3] == [0.5, 0.6, 0.6]
+        slurm.wait("77", "running", timeout=15, interval=0.5, max_interval=0.6)
+    assert clock.sleeps[:20] == [0.5] * 20
+    assert set(clock.sleeps[20:-1]) == {0.6}
 
 
 def test_wait_for_a_vanished_job_times_out_saying_so():
@@ -687,7 +691,7 @@ def test_wait_gone_until_no_job_is_active():
     slurm, clock = slurm_on_fake_clock(runner)
     assert slurm.wait_gone(["5", "6"], timeout=10, interval=0.2) is True
     assert runner.calls[0] == ["squeue", "-h", "-o", SQUEUE_FORMAT, "--jobs=5,6"]
-    assert clock.sleeps == [0.2, 0.3]
+    assert clock.sleeps == [0.2, 0.2]
 
 
 def test_wait_gone_treats_invalid_job_id_as_gone():
