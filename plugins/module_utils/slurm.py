@@ -67,6 +67,7 @@ def next_interval(interval: float, elapsed: float, max_interval: float) -> float
     """The pause before the next poll of a wait that began `elapsed` seconds ago."""
     return interval if elapsed < FAST_POLL_S else min(interval * 1.5, max_interval)
 
+
 # squeue's output, one job per line; the comment goes last because it may contain the separator.
 SQUEUE_FIELDS = (
     ("job_id", "%i"),
