@@ -10,6 +10,7 @@ the parsers are unit-tested on captured output.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shlex
@@ -66,6 +67,12 @@ FAST_POLL_S = 10.0
 def next_interval(interval: float, elapsed: float, max_interval: float) -> float:
     """The pause before the next poll of a wait that began `elapsed` seconds ago."""
     return interval if elapsed < FAST_POLL_S else min(interval * 1.5, max_interval)
+
+
+def poll_retries(timeout_s: float, interval_s: float) -> int:
+    """How many retries a fixed-interval wait (Ansible's until/retries/delay) needs to last
+    `timeout_s`: the roles' readiness polls and teardown's wait for the last scrape."""
+    return math.ceil(float(timeout_s) / float(interval_s))
 
 
 # squeue's output, one job per line; the comment goes last because it may contain the separator.

@@ -21,6 +21,7 @@ from ansible_collections.hpcansible.hpc.plugins.filter.session_ports import (
     used_ports,
 )
 from ansible_collections.hpcansible.hpc.plugins.filter.shell import shell_path, shell_words
+from ansible_collections.hpcansible.hpc.plugins.module_utils.slurm import poll_retries
 
 FILTER_DIR = Path(shell_plugin.__file__).resolve().parent
 HOME = "/home/u s"  # a space: the expansion must not split into two words
@@ -299,7 +300,7 @@ def filter_docs() -> dict[str, tuple[dict, object, dict]]:
 ALL_FILTERS = ["shell_path", "shell_words", "session_jobs", "used_ports", "avoid_ports"]
 ALL_FILTERS += ["asks_for_gpus", "gpu_count"]  # plugins/filter/asks_for_gpus.py (issue 11)
 ALL_FILTERS += ["scraped_since", "duration_seconds", "bcrypt_hash"]  # issues 8 and 12
-ALL_FILTERS += ["scrape_after_load_timeout_s"]
+ALL_FILTERS += ["scrape_after_load_timeout_s", "poll_retries"]
 ALL_FILTERS += ["new_session_id", "tunnel_command"]  # issue 9: rules shared with the CLI
 
 
@@ -337,6 +338,7 @@ def test_documented_example_results_are_true() -> None:
     )
     shifted = avoid_ports({"prometheus_port": 9090, "cadvisor_port": 8080}, [9090, 8080])
     assert example_result("avoid_ports") == str(shifted)
+    assert example_result("poll_retries") == str(poll_retries(30, 0.25))
 
 
 def test_no_stray_sidecar_docs() -> None:

@@ -23,6 +23,7 @@ from ansible_collections.hpcansible.hpc.plugins.module_utils.slurm import (
     parse_scontrol_record,
     parse_squeue,
     parse_tag,
+    poll_retries,
     slurm_error_line,
     tail,
 )
@@ -812,3 +813,14 @@ def test_job_ids_sort_numerically_with_array_and_het_ids():
 
     ids = ["12_10", "9", "12_3", "12", "12+1"]
     assert sorted(ids, key=job_id_key) == ["9", "12", "12+1", "12_3", "12_10"]
+
+
+def test_fixed_interval_waits_last_their_whole_timeout():
+    # the roles' readiness polls (every 0.25 s), Prometheus's targets, teardown's last scrape
+    assert poll_retries(60, 0.25) == 240
+    assert poll_retries(120, 0.25) == 480
+    assert poll_retries(15.0, 0.25) == 60
+    assert poll_retries(10, 3) == 4  # rounded up: never shorter than the timeout
+    from ansible_collections.hpcansible.hpc.plugins.filter.polling import FilterModule
+
+    assert FilterModule().filters() == {"poll_retries": poll_retries}
