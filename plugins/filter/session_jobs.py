@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.hpcansible.hpc.plugins.module_utils.slurm import job_id_key
+from ansible_collections.hpcansible.hpc.plugins.module_utils.slurm import inventory_session_jobs
 
 DOCUMENTATION = r"""
 ---
@@ -49,12 +49,7 @@ _value:
 
 
 def session_jobs(hostvars: Mapping[str, Any], session: str, role: str | None = None) -> list[dict]:
-    jobs: dict[str, dict] = {}
-    for host in hostvars:
-        for job in hostvars[host].get("slurm_jobs", []) or []:
-            if job.get("session") == session and (role is None or job.get("role") == role):
-                jobs[str(job["job_id"])] = job
-    return [jobs[job_id] for job_id in sorted(jobs, key=job_id_key)]
+    return inventory_session_jobs(hostvars, session, role)
 
 
 class FilterModule:

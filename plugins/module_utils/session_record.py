@@ -87,10 +87,10 @@ def new_session_id(service_name: str, moment: datetime | None = None) -> str:
     return f"{stem}_{stamp}_{secrets.token_hex(3)}"
 
 
-def new_secret() -> str:
+def new_secret(length: int = 32) -> str:
     """A password for a session's service or Prometheus: 32 letters and digits."""
     alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(32))
+    return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
 # A session id names a folder and SLURM job names, and is an Ansible group: letters, digits,

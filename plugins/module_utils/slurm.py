@@ -16,8 +16,9 @@ import re
 import shlex
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 # (argv, stdin) -> (rc, stdout, stderr)
 CommandRunner = Callable[[Sequence[str], "str | None"], "tuple[int, str, str]"]
@@ -178,6 +179,20 @@ def job_id_key(job_id: str) -> tuple[int, ...]:
 
 
 # --- host lists --------------------------------------------------------------------------------
+
+
+def inventory_session_jobs(
+    hostvars: Mapping[str, Any], session: str, role: str | None = None
+) -> list[dict]:
+    """The jobs of one session (and role) that the slurm_jobs inventory plugin put into its
+    hosts' `slurm_jobs` variables: once each, oldest first (the session_jobs filter and the
+    session_record action's discover both use this)."""
+    jobs: dict[str, dict] = {}
+    for host in hostvars:
+        for job in hostvars[host].get("slurm_jobs", []) or []:
+            if job.get("session") == session and (role is None or job.get("role") == role):
+                jobs[str(job["job_id"])] = job
+    return [jobs[job_id] for job_id in sorted(jobs, key=job_id_key)]
 
 
 def _split_top_level(text: str, separator: str = ",") -> list[str]:
