@@ -69,17 +69,16 @@ class ActionModule(ActionBase):
             changed = bool(folders or files)
             if writing and changed:
                 self._run_remote(remote_script(folders, files))
+        elif writing:
+            try:  # each file is read once, to skip it when unchanged
+                changed = make_folders(folders, folder_mode)
+                changed = any([write_file(item) for item in files]) or changed
+            except (ValidationFailed, OSError, ValueError) as error:
+                raise AnsibleActionFail(str(error)) from error
         else:
             changed = any(not Path(folder).is_dir() for folder in folders) or not all(
                 unchanged(item) for item in files
             )
-            if writing:
-                try:
-                    make_folders(folders, folder_mode)
-                    for item in files:
-                        write_file(item)
-                except (ValidationFailed, OSError, ValueError) as error:
-                    raise AnsibleActionFail(str(error)) from error
         result.update(changed=changed, files=[item.dest for item in files], folders=folders)
         if facts:
             result["ansible_facts"] = facts

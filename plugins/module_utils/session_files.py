@@ -81,29 +81,37 @@ def unchanged(item: SessionFile) -> bool:
         return False
 
 
-def write_file(item: SessionFile) -> bool:
-    """Write one file in place unless it is unchanged; True when it was written."""
-    if unchanged(item):
-        return False
-    path = Path(item.dest)
+def replace_atomically(path: Path, data: bytes, mode: int, validate: str = "") -> None:
+    """Write through a temporary file in the same folder, synced, with its mode, checked by
+    `validate` and renamed into place: a reader never sees half a file, two writers never
+    interleave, and a refused file never lands. session.json is written this way too."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            handle.write(item.data)
-        os.chmod(temporary, item.mode)
-        if item.validate:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, mode)
+        if validate:
             done = subprocess.run(
-                check_command(item.validate, temporary),
-                capture_output=True, text=True, check=False,
-            )  # fmt: skip
+                check_command(validate, temporary), capture_output=True, text=True, check=False
+            )
             if done.returncode != 0:
                 said = (done.stderr or done.stdout).strip().replace(temporary, str(path))
-                raise ValidationFailed(f"{path}: refused by '{item.validate}': {said}")
+                raise ValidationFailed(f"{path}: refused by '{validate}': {said}")
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_file(item: SessionFile) -> bool:
+    """Write one file in place unless it is unchanged; True when it was written."""
+    if unchanged(item):
+        return False
+    replace_atomically(Path(item.dest), item.data, item.mode, item.validate)
     return True
 
 

@@ -10,16 +10,18 @@ both sides load this file. The README points here for the schema.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shlex
 import string
-import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from ansible_collections.hpcansible.hpc.plugins.module_utils.session_files import (
+    replace_atomically,
+)
 
 RECORD_FILE = "session.json"
 
@@ -170,19 +172,7 @@ def render(record: Mapping[str, Any]) -> str:
 def write_atomic(path: Path, text: str) -> None:
     """Write through a temporary file in the same folder and rename: a reader never sees half
     a file, and two writers never interleave. Mode 0600 whatever the umask."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    replace_atomically(Path(path), text.encode("utf-8"), 0o600)
 
 
 def update_record(directory: Path, changes: Mapping[str, Any]) -> dict[str, Any]:

@@ -163,6 +163,9 @@ def test_dry_run_submits_nothing_and_writes_the_scripts(sessions):
         text = (directory / "jobs" / f"{script}.sbatch").read_text()
         assert text.startswith("#!/bin/bash")
     assert "scrape_configs" in (directory / "prometheus" / "prometheus.yml").read_text()
+    # the nodes a dry run cannot know are named, and the tunnel it prints says so
+    assert record["jobs"]["prometheus"]["node"] == "<prometheus-node>"
+    assert ":<prometheus-node>:" in record["tunnel_command"]
 
 
 def test_open_tunnel_gives_a_url_through_the_login_node(sessions):
