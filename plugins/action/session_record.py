@@ -20,7 +20,6 @@ from typing import Any
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_text
-from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible_collections.hpcansible.hpc.plugins.module_utils.session_record import (
     RECORD_FILE,
@@ -33,7 +32,6 @@ from ansible_collections.hpcansible.hpc.plugins.module_utils.session_record impo
     taken_reason,
     write_atomic,
 )
-from ansible_collections.hpcansible.hpc.plugins.module_utils.slurm import inventory_session_jobs
 
 
 def plain(value: Any) -> Any:
@@ -58,7 +56,7 @@ def stamped(path: str, moment: str) -> dict[str, Any]:
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(
-        ("open", "update", "stamp", "files", "folders", "remote_folders", "secrets", "discover")
+        ("open", "update", "stamp", "files", "folders", "remote_folders", "secrets")
     )
     # Bookkeeping is written in check mode too: --dry-run shows what would be submitted.
     _supports_check_mode = True
@@ -98,8 +96,6 @@ class ActionModule(ActionBase):
         if args.get("open"):
             record = {}  # a dry run's record of the same id is replaced, not merged into
             update = merge(self._provenance(task_vars), update)
-        if args.get("discover") and not self._task.check_mode:
-            update = merge(update, self._discovered(dict(args["discover"]), task_vars))
         for path in args.get("stamp") or []:
             # the record's one clock: dotted keys (steps.3.finished) set to now, UTC
             update = merge(update, stamped(str(path), now_iso()))
@@ -115,31 +111,6 @@ class ActionModule(ActionBase):
             self._mirror(cluster_dir, remote_folders, text)
         result.update(changed=False, record=record, ansible_facts={"session_job_record": record})
         return result
-
-    def _discovered(self, discover: dict, task_vars: dict) -> dict[str, Any]:
-        """Where the inventory's slurm_jobs plugin says a role's job runs: its node and ports.
-
-        Outside a session whose inventory has the plugin (a role used alone) nothing is found
-        and nothing is recorded; inside one, a required role without a running job fails.
-        """
-        role = to_text(discover.get("role") or "")
-        session_id = to_text(self._templar.template(task_vars.get("hpcansible_session_id") or ""))
-        hostvars = task_vars.get("hostvars") or {}
-        running = [
-            job for job in inventory_session_jobs(hostvars, session_id, role)
-            if job.get("state") == "RUNNING"
-        ]  # fmt: skip
-        if not running:
-            knows_jobs = any("slurm_session" in hostvars[host] for host in hostvars)
-            if knows_jobs and boolean(discover.get("required", True)):
-                raise AnsibleActionFail(
-                    f"the slurm_jobs inventory shows no running {role} job of session {session_id}"
-                )
-            return {}
-        job = plain(running[0])
-        nodes = list(job.get("nodes") or [])
-        return {"jobs": {role: {"node": nodes[0] if nodes else "", "nodes": nodes,
-                                "ports": list(job.get("ports") or []), "state": "RUNNING"}}}  # fmt: skip
 
     def _provenance(self, task_vars: dict) -> dict[str, Any]:
         """When and where the session was opened, with which versions: read here, at once."""

@@ -7,7 +7,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.hpcansible.hpc.plugins.module_utils.slurm import inventory_session_jobs
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible_collections.hpcansible.hpc.plugins.module_utils.slurm import (
+    NoRunningJob,
+    inventory_running_job,
+    inventory_session_jobs,
+)
 
 DOCUMENTATION = r"""
 ---
@@ -48,10 +54,20 @@ _value:
 """
 
 
+def running_session_job(
+    hostvars: Mapping[str, Any], session: str, role: str, required: bool = True
+) -> dict[str, Any]:
+    """Node, nodes and ports of the role's running job ({} for a role used alone)."""
+    try:
+        return inventory_running_job(hostvars, str(session), str(role), boolean(required))
+    except NoRunningJob as error:
+        raise AnsibleFilterError(str(error)) from None
+
+
 def session_jobs(hostvars: Mapping[str, Any], session: str, role: str | None = None) -> list[dict]:
     return inventory_session_jobs(hostvars, session, role)
 
 
 class FilterModule:
     def filters(self) -> dict:
-        return {"session_jobs": session_jobs}
+        return {"session_jobs": session_jobs, "running_session_job": running_session_job}

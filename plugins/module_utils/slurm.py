@@ -186,13 +186,42 @@ def inventory_session_jobs(
 ) -> list[dict]:
     """The jobs of one session (and role) that the slurm_jobs inventory plugin put into its
     hosts' `slurm_jobs` variables: once each, oldest first (the session_jobs filter and the
-    session_record action's discover both use this)."""
+    filters session_jobs and running_session_job both use this)."""
     jobs: dict[str, dict] = {}
     for host in hostvars:
         for job in hostvars[host].get("slurm_jobs", []) or []:
             if job.get("session") == session and (role is None or job.get("role") == role):
                 jobs[str(job["job_id"])] = job
     return [jobs[job_id] for job_id in sorted(jobs, key=job_id_key)]
+
+
+class NoRunningJob(ValueError):
+    """The inventory holds the session's jobs, but no running one of the role asked for."""
+
+
+def inventory_running_job(
+    hostvars: Mapping[str, Any], session: str, role: str, required: bool = True
+) -> dict[str, Any]:
+    """Where the slurm_jobs inventory says a role's job runs: {node, nodes, ports, state}.
+
+    Outside a session whose inventory has the plugin (a role used alone) nothing is found: {}.
+    Inside one, a required role without a running job raises NoRunningJob.
+    """
+    running = [
+        job for job in inventory_session_jobs(hostvars, session, role)
+        if job.get("state") == "RUNNING"
+    ]  # fmt: skip
+    if not running:
+        knows_jobs = any("slurm_session" in hostvars[host] for host in hostvars)
+        if knows_jobs and required:
+            raise NoRunningJob(
+                f"the slurm_jobs inventory shows no running {role} job of session {session}"
+            )
+        return {}
+    job = running[0]
+    nodes = [str(node) for node in job.get("nodes") or []]
+    return {"node": nodes[0] if nodes else "", "nodes": nodes,
+            "ports": list(job.get("ports") or []), "state": "RUNNING"}  # fmt: skip
 
 
 def _split_top_level(text: str, separator: str = ",") -> list[str]:

@@ -52,13 +52,6 @@ options:
     type: list
     elements: str
     default: []
-  discover:
-    description:
-      - Record where the slurm_jobs inventory (refreshed just before) says the running job of
-        C(role) is, as C(jobs.<role>.node), C(nodes), C(ports) and C(state). Skipped in check mode.
-      - With C(required) (default true) the task fails when the inventory knows the session's
-        jobs but none of C(role) runs; outside such an inventory nothing is recorded.
-    type: dict
 attributes:
   action:
     support: full

@@ -83,6 +83,11 @@ def assert_session_complete(record: dict[str, Any]) -> None:
     assert record["tunnel_command"].startswith(
         f"ssh -N -L 9090:{record['jobs']['prometheus']['node']}:9090 -p 8822 "
     )
+    # what the roles returned, recorded by session.yml at each step's end (issue 9)
+    assert any(char.isdigit() for char in record["versions"]["service"]), record["versions"]
+    assert record["client"]["metrics_url"].startswith(f"http://{record['jobs']['client']['node']}:")
+    assert len(record["prometheus"]["targets"]) >= 2, record["prometheus"]
+    assert record["gate"]["released_at"], record["gate"]
 
 
 def assert_tunnel_reaches_prometheus(record: dict[str, Any]) -> None:

@@ -14,8 +14,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible.errors import AnsibleFilterError
 from ansible_collections.hpcansible.hpc.plugins.filter import shell as shell_plugin
-from ansible_collections.hpcansible.hpc.plugins.filter.session_jobs import session_jobs
+from ansible_collections.hpcansible.hpc.plugins.filter.session_jobs import (
+    running_session_job,
+    session_jobs,
+)
 from ansible_collections.hpcansible.hpc.plugins.filter.session_ports import (
     avoid_ports,
     used_ports,
@@ -189,6 +193,33 @@ def test_session_jobs_integer_ids() -> None:
     assert [j["job_id"] for j in session_jobs(hostvars, "s1")] == [20, 100]
 
 
+def test_running_session_job_gives_node_nodes_and_ports_of_the_running_one() -> None:
+    hostvars = {
+        "node1": {
+            "slurm_session": "s1",
+            "slurm_jobs": [job("7", state="COMPLETED", nodes=["node1"])],
+        },
+        "node2": {"slurm_jobs": [job("8", state="RUNNING", nodes=["node2"], ports=[6379, 9256])]},
+    }
+    assert running_session_job(hostvars, "s1", "service") == {
+        "node": "node2",
+        "nodes": ["node2"],
+        "ports": [6379, 9256],
+        "state": "RUNNING",
+    }
+
+
+def test_running_session_job_fails_only_where_the_inventory_knows_the_session() -> None:
+    knows = {
+        "node1": {"slurm_session": "s1", "slurm_jobs": [job("7", role="client", state="FAILED")]}
+    }
+    with pytest.raises(AnsibleFilterError, match="no running client job of session s1"):
+        running_session_job(knows, "s1", "client")
+    assert running_session_job(knows, "s1", "client", required=False) == {}
+    # a role used alone: no slurm_jobs inventory, nothing found, nothing to fail for
+    assert running_session_job({"localhost": {}}, "s1", "client") == {}
+
+
 # --- used_ports ------------------------------------------------------------------------------
 
 
@@ -302,6 +333,7 @@ ALL_FILTERS += ["asks_for_gpus", "gpu_count"]  # plugins/filter/asks_for_gpus.py
 ALL_FILTERS += ["scraped_since", "duration_seconds", "bcrypt_hash"]  # issues 8 and 12
 ALL_FILTERS += ["scrape_after_load_timeout_s", "poll_retries"]
 ALL_FILTERS += ["new_session_id", "tunnel_command"]  # issue 9: rules shared with the CLI
+ALL_FILTERS += ["running_session_job"]  # issue 9: step 2 and 4 read the inventory through it
 
 
 def test_every_filter_is_documented() -> None:

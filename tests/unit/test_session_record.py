@@ -103,6 +103,21 @@ def test_no_other_code_writes_session_json() -> None:
     assert offenders == []
 
 
+def test_roles_return_results_and_only_playbooks_record_them() -> None:
+    """Roles take inputs and return <role>_result / session_job_result; session.yml (and the
+    scenarios, as its stand-in caller) record them. A role that wrote the record or read the
+    session's copy of it would not be usable outside a session."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "roles").rglob("*"))
+        if path.is_file() and path.suffix in {".yml", ".j2"}
+        and re.search(r"hpcansible\.hpc\.session_record:|session_job_record", path.read_text())
+    ]  # fmt: skip
+    assert offenders == []
+    returned = (ROOT / "playbooks/session/step_end.yml").read_text()
+    assert "session_job_result" in returned and "hpcansible_step_results" in returned
+
+
 def test_the_readme_points_at_the_schema() -> None:
     assert "plugins/module_utils/session_record.py" in (ROOT / "README.md").read_text()
 

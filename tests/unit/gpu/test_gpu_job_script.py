@@ -136,7 +136,7 @@ def targets(service: dict) -> list[dict]:
         "client": {"name": "llm-client", "metrics_port": 9101},
     }
     rendered = environment().from_string(TARGETS_TEMPLATE.read_text())
-    return yaml.safe_load(rendered.render(session_job_record=record))
+    return yaml.safe_load(rendered.render(hpcansible_session_known=record))
 
 
 def test_a_gpu_service_gets_its_service_gpu_target():
