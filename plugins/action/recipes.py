@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.utils.unsafe_proxy import wrap_var
 from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_loaders import (
@@ -23,6 +24,10 @@ from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_overrides im
 )
 from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_role_vars import role_vars
 from ansible_collections.hpcansible.hpc.plugins.module_utils.recipe_schema import RecipeError
+from ansible_collections.hpcansible.hpc.plugins.module_utils.session_ports import (
+    avoid_ports,
+    used_ports,
+)
 from ansible_collections.hpcansible.hpc.plugins.module_utils.site_names import (
     check_site,
     parse_partitions,
@@ -35,7 +40,7 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     # partition_map, qos_map, qos_names: the site's names (issue 10, module_utils/site_names.py)
     _VALID_ARGS = frozenset(
-        (*KINDS, "defaults", "site_programs", "partition_map", "qos_map", "qos_names")
+        (*KINDS, "defaults", "site_programs", "partition_map", "qos_map", "qos_names", "set_facts")
     )
 
     def _site_partitions(self) -> tuple[list[str] | None, list[str]]:
@@ -72,7 +77,12 @@ class ActionModule(ActionBase):
             }
             site_notes = reduced + check_site(recipes, site, partitions)
             variables, notes = role_vars(recipes, args.get("site_programs") or [])
-        except RecipeError as error:
+            if boolean(args.get("set_facts", False)):
+                # clear of the ports the other sessions' jobs use (the slurm_jobs inventory)
+                variables = avoid_ports(
+                    variables, used_ports((task_vars or {}).get("hostvars") or {})
+                )
+        except (RecipeError, ValueError) as error:
             result.update(failed=True, msg=wrap_var(str(error)))
             return result
         notes = [note for recipe in recipes.values() for note in recipe["warnings"]] + notes
@@ -82,6 +92,9 @@ class ActionModule(ActionBase):
             recipes=wrap_var(recipes),
             role_vars=wrap_var(variables),
             notes=wrap_var(notes),
-            ansible_facts=wrap_var({f"session_{kind}": recipe for kind, recipe in recipes.items()}),
+            ansible_facts=wrap_var(
+                {f"session_{kind}": recipe for kind, recipe in recipes.items()}
+                | (variables if boolean(args.get("set_facts", False)) else {})
+            ),
         )
         return result

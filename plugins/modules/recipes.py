@@ -48,6 +48,28 @@ options:
     type: list
     elements: str
     default: []
+  partition_map:
+    description: The site's names for the recipes' partitions (recipe name to site name).
+    type: dict
+    default: {}
+  qos_map:
+    description: The site's names for the recipes' QoS (recipe name to site name).
+    type: dict
+    default: {}
+  qos_names:
+    description: The QoS names the site has; a recipe's QoS outside them fails.
+    type: list
+    elements: str
+  set_facts:
+    description:
+      - Also set the role variables as facts, in the same task, their C(*_port) values shifted
+        by the smallest offset that clears every port the jobs of other sessions use (as the
+        P(hpcansible.hpc.slurm_jobs#inventory) plugin's host vars show them). RV(role_vars)
+        is then shifted too.
+      - As host facts they outrank the inventory's and the roles' defaults, and yield to play,
+        role and include variables and to extra vars.
+    type: bool
+    default: false
 attributes:
   action:
     support: full
@@ -90,7 +112,7 @@ notes:
   type: list
   elements: str
 ansible_facts:
-  description: C(session_service), C(session_client) and C(session_prometheus).
+  description: C(session_service), C(session_client) and C(session_prometheus); with O(set_facts) the role variables too.
   returned: success
   type: dict
 """

@@ -217,11 +217,19 @@ class TestOllamaParametric:
             {"query": "count by (step) (hpcansible_bench_requests_total)"}
         )
         url = f"{ollama_parametric['prometheus']['url']}/api/v1/query?{query}"
-        steps = {
-            item["metric"].get("step")
-            for item in http_json(url, record=ollama_parametric)["data"]["result"]
-        }
-        assert {point["label"] for point in summary["points"]} <= steps, steps
+        labels = {point["label"] for point in summary["points"]}
+        # The last point's series appear with the first scrape after it (the client lingers
+        # for it): summary.json can be written up to one scrape interval (5 s) earlier.
+        deadline = time.monotonic() + 20
+        while True:
+            steps = {
+                item["metric"].get("step")
+                for item in http_json(url, record=ollama_parametric)["data"]["result"]
+            }
+            if labels <= steps or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert labels <= steps, steps
         done = run([PYTHON, "-m", "hpcansible", "report", ollama_parametric["id"]], timeout=180)
         assert done.returncode == 0, done.stderr
         sweep_png = Path(ollama_parametric["session_dir"]) / "report_files" / "sweep.png"
