@@ -55,6 +55,7 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         args = self._task.args
         defaults = args.get("defaults") or {}
+        set_facts = boolean(args.get("set_facts", False))
         recipes = {}
         try:
             for kind in KINDS:
@@ -77,7 +78,7 @@ class ActionModule(ActionBase):
             }
             site_notes = reduced + check_site(recipes, site, partitions)
             variables, notes = role_vars(recipes, args.get("site_programs") or [])
-            if boolean(args.get("set_facts", False)):
+            if set_facts:
                 # clear of the ports the other sessions' jobs use (the slurm_jobs inventory)
                 variables = avoid_ports(
                     variables, used_ports((task_vars or {}).get("hostvars") or {})
@@ -94,7 +95,7 @@ class ActionModule(ActionBase):
             notes=wrap_var(notes),
             ansible_facts=wrap_var(
                 {f"session_{kind}": recipe for kind, recipe in recipes.items()}
-                | (variables if boolean(args.get("set_facts", False)) else {})
+                | (variables if set_facts else {})
             ),
         )
         return result
