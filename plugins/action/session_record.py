@@ -11,6 +11,7 @@ to mirror the record into the cluster-side session folder.
 from __future__ import annotations
 
 import base64
+import json
 import re
 import shlex
 import socket
@@ -35,14 +36,11 @@ from ansible_collections.hpcansible.hpc.plugins.module_utils.session_record impo
 
 
 def plain(value: Any) -> Any:
-    """Ansible's tagged strings and mappings as plain JSON values."""
-    if isinstance(value, dict):
-        return {to_text(key): plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(item) for item in value]
-    if isinstance(value, str):
-        return to_text(value)
-    return value
+    """Ansible's tagged strings and mappings as plain JSON values, through JSON itself:
+    to_text() keeps a tagged string's tags. The record is a host fact, and ansible-core 2.19
+    encodes and decodes host facts with their tags on every task (get_vars); 100 Origin tags
+    in the record cost about 10 ms a task, 1 s a session (tests/bench/bench_session.py)."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def stamped(path: str, moment: str) -> dict[str, Any]:
@@ -104,6 +102,7 @@ class ActionModule(ActionBase):
         if wrong:
             raise AnsibleActionFail(f"session.json: {'; '.join(wrong)}")
         text = render(record)
+        record = json.loads(text)  # the fact is what the file says, untagged
         write_atomic(local_dir / RECORD_FILE, text)
         if not remote and Path(cluster_dir) != local_dir:
             write_atomic(Path(cluster_dir) / RECORD_FILE, text)

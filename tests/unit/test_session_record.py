@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ansible_collections.hpcansible.hpc.plugins.action.session_record import stamped
+from ansible_collections.hpcansible.hpc.plugins.action.session_record import plain, stamped
 from ansible_collections.hpcansible.hpc.plugins.module_utils import session_record
 from ansible_collections.hpcansible.hpc.plugins.module_utils.session_record import (
     SCHEMA,
@@ -61,6 +61,17 @@ def test_a_taken_id_is_refused_but_a_dry_run_is_not() -> None:
     assert taken_reason({"status": "dry-run"}, "s") is None
     reason = taken_reason({"status": "running", "created": "2026-12-01T00:00:00Z"}, "s")
     assert reason and "session s exists already (running" in reason and "\n" not in reason
+
+
+def test_the_record_fact_carries_no_tags() -> None:
+    """The record is a host fact: ansible-core 2.19 encodes and decodes host facts with their
+    tags on every task, so a tagged record costs about 10 ms a task (issue 9's bench)."""
+    from ansible._internal._datatag._tags import Origin, TrustedAsTemplate
+
+    tagged = TrustedAsTemplate().tag(Origin(path="/session.yml", line_num=3).tag("node2"))
+    value = plain({"jobs": {"service": {"node": tagged, "ports": (1, 2)}}, "ok": True})
+    assert value == {"jobs": {"service": {"node": "node2", "ports": [1, 2]}}, "ok": True}
+    assert type(value["jobs"]["service"]["node"]) is str
 
 
 def test_stamps_nest_dotted_keys() -> None:
