@@ -39,7 +39,7 @@ def plain(value: Any) -> Any:
     """Ansible's tagged strings and mappings as plain JSON values, through JSON itself:
     to_text() keeps a tagged string's tags. The record is a host fact, and ansible-core 2.19
     encodes and decodes host facts with their tags on every task (get_vars); 100 Origin tags
-    in the record cost about 10 ms a task, 1 s a session (tests/bench/bench_session.py)."""
+    in the record cost about 10 ms a task, 1 s of a Redis session (measured, issue 9)."""
     return json.loads(json.dumps(value, default=str))
 
 
