@@ -11,7 +11,6 @@ to mirror the record into the cluster-side session folder.
 from __future__ import annotations
 
 import base64
-import json
 import re
 import shlex
 import socket
@@ -36,11 +35,21 @@ from ansible_collections.hpcansible.hpc.plugins.module_utils.session_record impo
 
 
 def plain(value: Any) -> Any:
-    """Ansible's tagged strings and mappings as plain JSON values, through JSON itself:
-    to_text() keeps a tagged string's tags. The record is a host fact, and ansible-core 2.19
+    """Ansible's tagged values as plain JSON values: str(), int() and float() drop a value's
+    data tags, where to_text() keeps them. The record is a host fact, and ansible-core 2.19
     encodes and decodes host facts with their tags on every task (get_vars); 100 Origin tags
-    in the record cost about 10 ms a task, 1 s of a Redis session (measured, issue 9)."""
-    return json.loads(json.dumps(value, default=str))
+    in the record cost about 10 ms a task, 1 s of a Redis session (measured, issue 9). Other
+    types pass as they are, for the schema check to name."""
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    if value is None or isinstance(value, bool):
+        return value
+    for kind in (str, int, float):
+        if isinstance(value, kind):
+            return kind(value)
+    return value
 
 
 def stamped(path: str, moment: str) -> dict[str, Any]:
@@ -90,19 +99,18 @@ class ActionModule(ActionBase):
             if not secret.exists():  # generated once; a rerun of a dry run keeps it
                 write_atomic(secret, new_secret() + "\n")
         record = read_record(local_dir)
-        update = plain(args.get("update") or {})
+        update = args.get("update") or {}
         if args.get("open"):
             record = {}  # a dry run's record of the same id is replaced, not merged into
             update = merge(self._provenance(task_vars), update)
         for path in args.get("stamp") or []:
             # the record's one clock: dotted keys (steps.3.finished) set to now, UTC
             update = merge(update, stamped(str(path), now_iso()))
-        record = merge(record, update)
+        record = plain(merge(record, update))  # the fact and the file hold the same, untagged
         wrong = problems(record)
         if wrong:
             raise AnsibleActionFail(f"session.json: {'; '.join(wrong)}")
         text = render(record)
-        record = json.loads(text)  # the fact is what the file says, untagged
         write_atomic(local_dir / RECORD_FILE, text)
         if not remote and Path(cluster_dir) != local_dir:
             write_atomic(Path(cluster_dir) / RECORD_FILE, text)
